@@ -1,0 +1,156 @@
+"""Command line for the tail rewrite: ``python -m debias.rewrite_cli`` (or ``debias-rewrite``).
+
+    debias-rewrite data=pile data.indexed_path=/data/pile-deduped/document intervention=tail7 workers=16
+    debias-rewrite source=runs/orders/x/data tokenizer=runs/orders/x/tokenizer.json intervention=tail21 \\
+        schedule.total_steps=1430 schedule.checkpoint_interval=10
+    debias-rewrite ... intervention.fraction=null intervention.start_step=120000   # by step
+
+The source is ``source`` (a .bin/.idx prefix) when given, else the data order of ``data`` (built
+and cached by ``debias.corpus.prepare_data_order`` when it is a text or synthetic corpus). The
+steps come from the intervention: a fraction resolved to the nearest checkpoint step of
+``schedule``, or an explicit step. The direction is the intervention's (``swap.direction`` follows
+it); the spaCy pipeline and tagging window come from ``swap``. After the rewrite the tail is verified unless ``verify=false``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
+from debias.config_errors import ConfigError, Problems
+from debias.intervention import intervention_problems, intervention_steps
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+@dataclass
+class RewriteConfig:
+    """One tail rewrite. ``output`` defaults to ``<source folder>/tails/<direction>-<start>-<end>``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    swap: SwapConfig = field(default_factory=SwapConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    source: str | None = None
+    tokenizer: str | None = None
+    output: str | None = None
+    data_orders_dir: str = "runs/data_orders"
+    workers: int = 1
+    shard_rows: int | None = None
+    verify: bool = True
+    progress: bool = True
+
+    def problems(self) -> list[str]:
+        out = intervention_problems(self.intervention, self.schedule) + self.swap.problems()
+        if self.source is None:
+            out += self.data.problems()
+        elif self.tokenizer is None:
+            out.append("source= needs tokenizer= (the tokenizer.json the rows were made with)")
+        if self.intervention.arm != "intervention":
+            out.append(
+                f"intervention={self.intervention.name} is a {self.intervention.arm} arm: it trains on the "
+                "original rows, so there is nothing to rewrite (pick tail7, tail21, or a custom intervention)"
+            )
+        if self.swap.direction != self.intervention.direction:
+            out.append(
+                f"swap.direction={self.swap.direction} differs from intervention.direction="
+                f"{self.intervention.direction}; the rewrite's direction is the intervention's: set that one"
+            )
+        if self.workers < 1:
+            out.append(f"workers={self.workers} must be at least 1")
+        if self.shard_rows is not None and self.shard_rows < 1:
+            out.append(f"shard_rows={self.shard_rows} must be positive")
+        return out
+
+
+def register_configs() -> None:
+    """Put the rewrite's structured configs in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_rewrite", node=RewriteConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
+    cs.store(group="swap", name="base_swap", node=SwapConfig)
+
+
+register_configs()
+
+
+def run(cfg: RewriteConfig) -> dict[str, Any]:
+    """Check the config (every problem at once), rewrite, verify; returns the manifest
+    (with the verification summary under ``verified`` when it ran)."""
+    problems = Problems("rewrite config")
+    for p in cfg.problems():
+        problems.add(p)
+    problems.raise_if_any()
+    from debias.tail import rewrite_tail, verify_tail
+
+    start, end = intervention_steps(cfg.intervention, cfg.schedule)
+    if cfg.source is not None:
+        source, tokenizer = Path(cfg.source), Path(cfg.tokenizer)
+        rows_per_step = cfg.data.rows_per_step
+    else:
+        from debias.corpus import prepare_data_order
+
+        source, tokenizer = prepare_data_order(
+            cfg.data, None, cfg.data_orders_dir, progress=cfg.progress
+        )
+        rows_per_step = cfg.data.rows_per_step
+    direction = cfg.intervention.direction
+    output = (
+        Path(cfg.output) if cfg.output else source.parent / "tails" / f"{direction}-{start}-{end}"
+    )
+    log.info("rewriting steps %d..%d of %s (%s) into %s", start, end - 1, source, direction, output)
+    manifest = rewrite_tail(
+        source,
+        output,
+        start_step=start,
+        end_step=end,
+        rows_per_step=rows_per_step,
+        tokenizer=tokenizer,
+        direction=direction,
+        workers=cfg.workers,
+        spacy_model=cfg.swap.spacy_model,
+        context_words=cfg.swap.context_words,
+        shard_rows=cfg.shard_rows,
+        progress=cfg.progress,
+    )
+    result = dict(manifest)
+    if cfg.verify:
+        result["verified"] = verify_tail(source, output, progress=cfg.progress)
+    totals = manifest["totals"]
+    print(
+        f"{output}: steps {start}..{end - 1}, {totals['rows']} rows, {totals['swapped']} pronouns swapped, "
+        f"{totals['left']} left ({100 * totals['left_fraction']:.3f}%), {manifest['noncanonical']} non-canonical "
+        f"spellings{'; verified' if cfg.verify else ''}"
+    )
+    print(json.dumps(manifest["counts"], indent=1))
+    return result
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="rewrite", version_base="1.3")
+def _app(cfg: DictConfig) -> None:
+    try:
+        run(OmegaConf.to_object(cfg))
+    except ConfigError as exc:  # a message to act on, not a traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Entry point of ``debias-rewrite``."""
+    _app()
+
+
+if __name__ == "__main__":
+    main()
