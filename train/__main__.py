@@ -1,0 +1,38 @@
+"""``python -m train``: one training run configured by Hydra (conf/train.yaml).
+
+    python -m train                                   # pretrain the default small model
+    python -m train intervention=tail21 seed=1        # resume seed 1's baseline on the rewritten 21% tail
+    python -m train +experiment=pythia-160m-tail7 data.indexed_path=/data/pile-deduped/document
+    python -m train -m seed=0,1,2                     # several seeds (Hydra multirun: -m first)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from debias.config_errors import ConfigError
+from train.config import CONF_DIR
+from train.rundir import RunExistsError
+from train.trainer import run
+
+log = logging.getLogger("train")
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        result = run(cfg)
+    except (ConfigError, RunExistsError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    state = "already complete" if result.skipped else "complete"
+    log.info("run %s: %s (steps %d..%d); checkpoints in %s", result.run_dir, state, result.start_step,
+             result.end_step, result.run_dir / "checkpoints")
+
+
+if __name__ == "__main__":
+    main()

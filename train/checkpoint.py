@@ -1,0 +1,58 @@
+"""Hugging Face checkpoints of a run (``checkpoints/step<N>``): safetensors weights, the
+tokenizer and ``trainer_state.json``, loadable by ``from_pretrained`` with no project code.
+
+Each is written to a temporary folder and renamed, so a ``step<N>`` folder that exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from transformers.utils import logging as hf_logging
+
+from debias.atomic import atomic_path, write_json
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def write_tokenizer(tokenizer_json: str | Path, dest: Path, *, model_max_length: int) -> Path:
+    """The tokenizer files every checkpoint carries, written once into ``dest`` (GPT-NeoX's special
+    tokens: ``<|endoftext|>`` for bos/eos/unk, ``<|padding|>`` for padding)."""
+    special = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+               "pad_token": "<|padding|>"}
+    with atomic_path(dest, is_dir=True) as tmp:
+        shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "model_max_length": model_max_length,
+                  "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False}
+        (tmp / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+    return dest
+
+
+def save(model: nn.Module, dest: Path, *, tokenizer_dir: Path | None, state: dict[str, Any]) -> Path:
+    """Write ``model`` (a ``GPTNeoXForCausalLM``) with the tokenizer and ``trainer_state.json``."""
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
+    try:
+        with atomic_path(dest, is_dir=True) as tmp:
+            model.save_pretrained(tmp)
+            if tokenizer_dir is not None:
+                for name in TOKENIZER_FILES:
+                    shutil.copyfile(tokenizer_dir / name, tmp / name)
+            write_json(tmp / "trainer_state.json", state)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    return dest
+
+
+def complete_steps(checkpoints_dir: Path) -> list[int]:
+    """Steps of the complete checkpoints under ``checkpoints_dir`` (temporary folders excluded)."""
+    if not checkpoints_dir.is_dir():
+        return []
+    return sorted(int(p.name[4:]) for p in checkpoints_dir.iterdir()
+                  if p.is_dir() and p.name.startswith("step") and p.name[4:].isdigit())

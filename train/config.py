@@ -1,0 +1,286 @@
+"""Typed configs of a training run (Hydra structured configs behind ``conf/model``,
+``conf/deepspeed``, ``conf/experiment`` and ``conf/train.yaml``).
+
+Each dataclass lists its own problems; ``train.plan.make_plan`` adds the problems that only show
+when the parts meet (a start step that is not a checkpoint step, rows per step that the batch
+sizes do not multiply to, a vocabulary smaller than the data's) and reports them all at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+
+from debias.config import DataConfig, InterventionConfig, ScheduleConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+INIT_METHODS = ("small_init", "wang_init", "normal")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("cpu", "gpu")
+MODES = ("auto", "pretrain", "resume")
+RESUME_POLICIES = ("never", "auto")
+OPTIMIZER_STATES = ("fresh", "loaded", "auto")
+
+
+@dataclass
+class ModelConfig:
+    """A GPT-NeoX shape as Pythia used it: parallel residual, rotary on 25% of each head, untied
+    embeddings, LayerNorm eps 1e-5, GELU, MLP 4x hidden, no dropout. ``lr`` is the peak rate.
+
+    ``hub_name`` is the Hugging Face repository whose ``step<N>`` revisions hold the checkpoints
+    (the deduplicated-Pile models, which the published intervention resumed).
+    """
+
+    name: str = "mini-0.5m"
+    hub_name: str | None = None
+    num_layers: int = 4
+    hidden_size: int = 64
+    num_heads: int = 4
+    intermediate_size: int | None = None
+    vocab_size: int = 2048
+    max_position_embeddings: int = 2048
+    rotary_pct: float = 0.25
+    rotary_base: float = 10_000.0
+    layer_norm_eps: float = 1e-5
+    lr: float = 2e-3
+    init_method: str = "small_init"
+    output_layer_init_method: str = "wang_init"
+    init_std: float = 0.02
+    attn_implementation: str = "sdpa"
+    activation_checkpointing: bool = False
+
+    @property
+    def ffn_size(self) -> int:
+        return self.intermediate_size or 4 * self.hidden_size
+
+    def num_parameters(self) -> int:
+        """Parameters of the GPTNeoXForCausalLM this config builds (embeddings included)."""
+        h, f, v, n = self.hidden_size, self.ffn_size, self.vocab_size, self.num_layers
+        per_layer = 4 * h + (3 * h * h + 3 * h) + (h * h + h) + (h * f + f) + (f * h + h)
+        return n * per_layer + 2 * v * h + 2 * h
+
+    def problems(self) -> list[str]:
+        out = []
+        for key in ("num_layers", "hidden_size", "num_heads", "vocab_size", "max_position_embeddings"):
+            if getattr(self, key) < 1:
+                out.append(f"model.{key}={getattr(self, key)} must be positive")
+        if self.num_heads > 0 and self.hidden_size % self.num_heads:
+            out.append(f"model.hidden_size={self.hidden_size} is not divisible by model.num_heads={self.num_heads}")
+        if not 0.0 < self.rotary_pct <= 1.0:
+            out.append(f"model.rotary_pct={self.rotary_pct} must lie in (0, 1]")
+        if self.lr <= 0:
+            out.append(f"model.lr={self.lr} (the peak learning rate) must be positive")
+        for key in ("init_method", "output_layer_init_method"):
+            if getattr(self, key) not in INIT_METHODS:
+                out.append(f"model.{key}={getattr(self, key)!r} is not one of {', '.join(INIT_METHODS)}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            out.append(f"model.attn_implementation={self.attn_implementation!r} is not one of "
+                       f"{', '.join(ATTN_IMPLEMENTATIONS)}")
+        return out
+
+
+@dataclass
+class OptimConfig:
+    """AdamW as Pythia ran it, and GPT-NeoX v1.0's cosine schedule (``train.lr``).
+
+    ``lr=None`` takes the model's peak rate. Biases and LayerNorm weights get no weight decay.
+    """
+
+    lr: float | None = None
+    min_lr_ratio: float = 0.1
+    warmup_fraction: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.lr is not None and self.lr <= 0:
+            out.append(f"optim.lr={self.lr} must be positive (or null for the model's peak rate)")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            out.append(f"optim.min_lr_ratio={self.min_lr_ratio} must lie in [0, 1]")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            out.append(f"optim.warmup_fraction={self.warmup_fraction} must lie in [0, 1)")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            out.append(f"optim.betas={list(self.betas)} must be two numbers in [0, 1)")
+        if self.eps <= 0:
+            out.append(f"optim.eps={self.eps} must be positive")
+        if self.weight_decay < 0:
+            out.append(f"optim.weight_decay={self.weight_decay} must not be negative")
+        if self.grad_clip < 0:
+            out.append(f"optim.grad_clip={self.grad_clip} must not be negative (0 turns clipping off)")
+        return out
+
+
+@dataclass
+class DeepSpeedConfig:
+    """How the DeepSpeed engine runs: ZeRO stage, device, precision and batch split.
+
+    ``gradient_accumulation_steps=None`` derives it from ``data.rows_per_step``, the micro-batch
+    and the world size. ``torch_adam`` uses ``torch.optim.AdamW`` (the one that reloads
+    bit-exactly, and the only one that needs no compiled op); off: DeepSpeed's FusedAdam.
+    ``threads``: torch CPU threads (None: torch's default).
+    """
+
+    name: str = "zero1-cpu"
+    device: str = "cpu"
+    zero_stage: int = 1
+    precision: str = "fp32"
+    micro_batch_size: int = 4
+    gradient_accumulation_steps: int | None = None
+    torch_adam: bool = True
+    backend: str | None = None
+    overlap_comm: bool = False
+    contiguous_gradients: bool = True
+    reduce_bucket_size: int = 500_000_000
+    allgather_bucket_size: int = 500_000_000
+    threads: int | None = None
+
+    @property
+    def dist_backend(self) -> str:
+        return self.backend or ("gloo" if self.device == "cpu" else "nccl")
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.device not in DEVICES:
+            out.append(f"deepspeed.device={self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.zero_stage not in (0, 1, 2):
+            out.append(f"deepspeed.zero_stage={self.zero_stage} is not supported; use 0, 1 or 2")
+        if self.precision not in PRECISIONS:
+            out.append(f"deepspeed.precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        elif self.device == "cpu" and self.precision == "fp16":
+            out.append("deepspeed.precision=fp16 needs a GPU; use fp32 on CPU (deepspeed=zero1-cpu)")
+        if self.micro_batch_size < 1:
+            out.append(f"deepspeed.micro_batch_size={self.micro_batch_size} must be positive")
+        if self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps < 1:
+            out.append(f"deepspeed.gradient_accumulation_steps={self.gradient_accumulation_steps} must be "
+                       "positive (or null to derive it)")
+        if self.threads is not None and self.threads < 1:
+            out.append(f"deepspeed.threads={self.threads} must be positive (or null)")
+        return out
+
+
+@dataclass
+class SourceConfig:
+    """Where a resumed run's weights come from: a Hugging Face directory (a baseline run's
+    ``checkpoints/step<N>``, or the run directory itself, which picks that folder) or a hub name
+    with a revision (default ``step<start>``, as Pythia's checkpoints are named).
+
+    ``optimizer``: ``fresh`` (the study's default for both arms, as hub checkpoints force),
+    ``loaded`` (from the DeepSpeed checkpoint ``step<start>`` in ``deepspeed_dir``, default the
+    run directory's ``deepspeed/``; an error when there is none) or ``auto`` (loaded when present).
+    """
+
+    path: str | None = None
+    hub: str | None = None
+    revision: str | None = None
+    cache_dir: str | None = None
+    optimizer: str = "fresh"
+    deepspeed_dir: str | None = None
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.path and self.hub:
+            out.append("give source.path or source.hub, not both")
+        if self.optimizer not in OPTIMIZER_STATES:
+            out.append(f"source.optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZER_STATES)}")
+        if self.hub and self.optimizer == "loaded" and not self.deepspeed_dir:
+            out.append("source.optimizer=loaded with source.hub needs source.deepspeed_dir: hub checkpoints hold "
+                       "weights only")
+        return out
+
+
+@dataclass
+class SaveConfig:
+    """What a run writes besides its log.
+
+    Hugging Face checkpoints go on every step of the schedule (what eval reads). DeepSpeed
+    checkpoints go on the same steps so that ``resume=auto`` can continue, but only the latest is
+    kept, plus those at the fractions ``deepspeed_keep`` (resolved like an intervention's start:
+    79% and 93%, the study's branch points). ``start_checkpoint``: a resumed run also writes the
+    weights it started from as ``checkpoints/step<start>``, so its series is complete alone.
+    """
+
+    hf_checkpoints: bool = True
+    deepspeed_checkpoints: bool = True
+    deepspeed_keep: list[float] = field(default_factory=lambda: [0.79, 0.93])
+    deepspeed_keep_all: bool = False
+    start_checkpoint: bool = True
+
+    def problems(self) -> list[str]:
+        return [f"save.deepspeed_keep has {f}; fractions must lie strictly between 0 and 1"
+                for f in self.deepspeed_keep if not 0.0 < f < 1.0]
+
+
+@dataclass
+class TrainConfig:
+    """One run: one arm of one seed. ``mode=auto`` pretrains the baseline arm (intervention=none)
+    and resumes the others. ``resume=auto`` continues a killed run from its last complete
+    checkpoint; ``overwrite=true`` replaces an existing run directory (never done silently).
+
+    ``seed`` selects the initialisation and, for data orders built here, the shuffle
+    (``data.shuffle_seed + seed``), so several seeds give independent pretraining runs. A resumed
+    run with neither ``source.path`` nor ``source.hub`` starts from ``baseline_run``, the
+    pretraining run of the same model, data and seed. ``tail``: the intervention's rewritten tail
+    (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``,
+    rewritten there with ``rewrite_workers`` processes on first use.
+    """
+
+    mode: str = "auto"
+    seed: int = 0
+    name: str = "${model.name}-${data.name}-s${seed}-${intervention.name}"
+    runs_root: str = "runs"
+    run_dir: str = "${runs_root}/${name}"
+    baseline_run: str = "${runs_root}/${model.name}-${data.name}-s${seed}-none"
+    data_orders_dir: str = "${runs_root}/data_orders"
+    tail: str | None = None
+    rewrite_workers: int = 1
+    resume: str = "never"
+    overwrite: bool = False
+    progress: bool = True
+    log_every: int = 50
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    save: SaveConfig = field(default_factory=SaveConfig)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.mode not in MODES:
+            out.append(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
+        if self.resume not in RESUME_POLICIES:
+            out.append(f"resume={self.resume!r} is not one of {', '.join(RESUME_POLICIES)}")
+        if self.resume == "auto" and self.overwrite:
+            out.append("resume=auto and overwrite=true contradict each other; pick one")
+        if self.seed < 0:
+            out.append(f"seed={self.seed} must not be negative")
+        if self.rewrite_workers < 1:
+            out.append(f"rewrite_workers={self.rewrite_workers} must be positive")
+        if self.log_every < 1:
+            out.append(f"log_every={self.log_every} must be positive")
+        # intervention and schedule are checked together by debias.intervention (train.plan)
+        for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save):
+            out.extend(part.problems())
+        return out
+
+
+def register_configs() -> None:
+    """Put every structured config behind ``conf/`` in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_train", node=TrainConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="deepspeed", name="base_deepspeed", node=DeepSpeedConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
+
+
+register_configs()

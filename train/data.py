@@ -1,0 +1,143 @@
+"""The rows a run trains on, only through ``debias``'s data-order API.
+
+Pretraining and the control arm read the data order itself; the intervention arm reads the
+rewritten tail (``debias.tail.rewrite_tail``'s output, which holds only the rows of steps
+``start..end-1`` and answers for those same step numbers), rewriting it first when it is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from debias.config_errors import ConfigError
+from debias.data_order import DataOrder
+from train.plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """Where a run's batches come from, and what its run directory records about them."""
+
+    prefix: Path
+    tokenizer: Path
+    order: DataOrder
+    tail: DataOrder | None
+    tail_dir: Path | None
+    manifest: dict[str, Any] | None
+
+    def batch(self, step: int) -> np.ndarray:
+        """Rows of ``step`` as ``[rows_per_step, seq_length + 1]`` token ids."""
+        return (self.tail or self.order).step(step)
+
+    def describe(self) -> str:
+        return f"{self.tail_dir / 'tail'} (rewritten tail)" if self.tail is not None else str(self.prefix)
+
+
+def _documents(plan: Plan) -> list[str] | None:
+    data = plan.cfg.data
+    if data.source != "synthetic":
+        return None
+    from debias.synthetic import generate_documents
+
+    return generate_documents(data.synthetic)
+
+
+def order_seed(plan: Plan) -> int:
+    """The shuffle seed of a data order built here: each pretraining seed gets its own order."""
+    return plan.cfg.data.shuffle_seed + plan.cfg.seed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_tail_dir(plan: Plan, prefix: Path) -> Path:
+    """``<data order folder>/tails/<direction>-<start>-<end>``, where ``debias-rewrite`` puts it too,
+    so one rewrite serves every run of it."""
+    return prefix.parent / "tails" / f"{plan.cfg.intervention.direction}-{plan.start_step}-{plan.end_step}"
+
+
+def _check_manifest(manifest: dict[str, Any], plan: Plan, prefix: Path, tail_dir: Path) -> list[str]:
+    """Ways a rewritten tail does not fit this run."""
+    where = tail_dir / "manifest.json"
+    expect = {"start_step": plan.start_step, "end_step": plan.end_step,
+              "rows_per_step": plan.cfg.data.rows_per_step, "row_length": plan.cfg.data.row_length,
+              "direction": plan.cfg.intervention.direction}
+    out = [f"{where}: {key}={manifest.get(key)!r}, but this run needs {value!r}; rewrite the tail for this run "
+           "or set tail= to the right one" for key, value in expect.items() if manifest.get(key) != value]
+    source = manifest.get("source") or {}
+    want = source.get("idx_sha256")
+    if want and want != _sha256(prefix.with_suffix(".idx")):
+        out.append(f"{where}: the tail was rewritten from {source.get('path')}, whose index differs from this run's "
+                   f"data order {prefix}.idx; rewrite the tail from this data order")
+    return out
+
+
+def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
+    from debias.tail import rewrite_tail
+
+    iv = plan.cfg.intervention
+    log.info("rewriting steps %d..%d of %s (%s) into %s", plan.start_step, plan.end_step - 1, prefix, iv.direction,
+             tail_dir)
+    rewrite_tail(prefix, tail_dir, start_step=plan.start_step, end_step=plan.end_step,
+                 rows_per_step=plan.cfg.data.rows_per_step, tokenizer=tokenizer, direction=iv.direction,
+                 workers=plan.cfg.rewrite_workers, progress=plan.cfg.progress)
+
+
+def prepare(plan: Plan) -> TrainingData:
+    """Build or open the data order (and the tail) of ``plan``; raises ``ConfigError`` listing every
+    way the data does not fit the run."""
+    from debias.corpus import prepare_data_order
+
+    cfg = plan.cfg
+    prefix, tokenizer = prepare_data_order(cfg.data, _documents(plan), cfg.data_orders_dir, seed=order_seed(plan),
+                                           min_steps=plan.total_steps, progress=cfg.progress)
+    problems: list[str] = []
+    meta_path = prefix.parent / "data_order.json"
+    if meta_path.is_file():
+        vocab = json.loads(meta_path.read_text()).get("vocab_size")
+        if vocab is not None and vocab > cfg.model.vocab_size:
+            problems.append(f"{meta_path}: the data order's tokenizer has {vocab} tokens, more than "
+                            f"model.vocab_size={cfg.model.vocab_size}; raise model.vocab_size or data.vocab_size")
+    order = DataOrder(prefix, cfg.data.rows_per_step, cfg.data.row_length, vocab_size=cfg.model.vocab_size)
+    if order.num_steps < plan.end_step:
+        problems.append(f"{prefix}: the data order holds {order.num_steps} steps of {cfg.data.rows_per_step} rows, "
+                        f"fewer than the {plan.end_step} this run needs; build a larger one or shorten the schedule")
+
+    tail = tail_dir = manifest = None
+    if plan.arm in ("intervention", "control"):
+        tail_dir = Path(cfg.tail) if cfg.tail else default_tail_dir(plan, prefix)
+        have_tail = (tail_dir / "manifest.json").is_file()
+        if plan.arm == "intervention" and not have_tail and not problems:
+            _rewrite(plan, prefix, tokenizer, tail_dir)
+            have_tail = True
+        rewrite = json.loads((tail_dir / "manifest.json").read_text()) if have_tail else None
+        if rewrite is not None:
+            problems.extend(_check_manifest(rewrite, plan, prefix, tail_dir))
+        if plan.arm == "intervention" and rewrite is not None and not problems:
+            tail = DataOrder.from_tail(tail_dir, vocab_size=cfg.model.vocab_size)
+            manifest = rewrite
+        elif plan.arm == "control":
+            manifest = {"arm": "control", "rows": "original, not rewritten",
+                        "source": {"path": str(prefix), "idx_sha256": _sha256(prefix.with_suffix(".idx"))},
+                        "start_step": plan.start_step, "end_step": plan.end_step,
+                        "rows_per_step": cfg.data.rows_per_step, "row_length": cfg.data.row_length,
+                        "matching_rewrite": rewrite}
+            tail_dir = None
+    if problems:
+        raise ConfigError(problems, where="training data")
+    return TrainingData(prefix=prefix, tokenizer=tokenizer, order=order, tail=tail, tail_dir=tail_dir,
+                        manifest=manifest)

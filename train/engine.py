@@ -1,0 +1,225 @@
+"""The DeepSpeed engine: process-group setup (one process with gloo on CPU, or under the
+``deepspeed`` launcher on GPUs), the DeepSpeed config a run implies, and checkpoints written so
+that a ``deepspeed/step<N>`` folder that exists is complete."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from train.config import DeepSpeedConfig, OptimConfig
+from train.model import param_groups
+
+log = logging.getLogger(__name__)
+
+
+LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@contextmanager
+def launch_env() -> Iterator[None]:
+    """Keep the variables ``setup_distributed`` sets for a launcher-less run inside the run: a
+    subprocess started later (another ``python -m train``) must not inherit this process's port."""
+    saved = {key: os.environ.get(key) for key in LAUNCH_ENV}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def world_size() -> int:
+    """Processes in the job: the launcher's ``WORLD_SIZE``, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Run the body on rank 0 first, then on the other ranks (building data, rewriting a tail): the
+    others find the work done. A no-op in a one-process job."""
+    many = world_size() > 1 and torch.distributed.is_initialized()
+    if many and rank() != 0:
+        torch.distributed.barrier()
+    try:
+        yield
+    finally:
+        if many and rank() == 0:
+            torch.distributed.barrier()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def setup_distributed(cfg: DeepSpeedConfig) -> Any:
+    """Import DeepSpeed for ``cfg.device`` and join (or create) the process group; returns the module.
+
+    Without a launcher this is a one-process group on localhost. On CPU, DeepSpeed builds its
+    shared-memory op with the C++ compiler the first time (cached under TORCH_EXTENSIONS_DIR).
+    """
+    if cfg.device == "cpu":
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    if "RANK" not in os.environ:
+        os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"})
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    import deepspeed
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(dist_backend=cfg.dist_backend, verbose=False)
+    if cfg.device == "gpu":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return deepspeed
+
+
+def accumulation_steps(cfg: DeepSpeedConfig, rows_per_step: int, world: int) -> int | None:
+    """The accumulation steps that make ``rows_per_step``, or None when no whole number does."""
+    if cfg.gradient_accumulation_steps is not None:
+        return cfg.gradient_accumulation_steps
+    per_pass = cfg.micro_batch_size * world
+    return rows_per_step // per_pass if rows_per_step % per_pass == 0 else None
+
+
+def ds_config(cfg: DeepSpeedConfig, optim: OptimConfig, peak_lr: float, rows_per_step: int) -> dict[str, Any]:
+    """The DeepSpeed JSON config of a run. The learning rate is set by the trainer before each
+    update (``train.lr``), so no DeepSpeed scheduler is configured."""
+    world = world_size()
+    gas = accumulation_steps(cfg, rows_per_step, world)
+    if gas is None or cfg.micro_batch_size * gas * world != rows_per_step:
+        raise ValueError(f"data.rows_per_step={rows_per_step} is not micro_batch_size {cfg.micro_batch_size} x "
+                         f"accumulation {gas} x world size {world}")
+    params: dict[str, Any] = {"lr": peak_lr, "betas": list(optim.betas), "eps": optim.eps,
+                              "weight_decay": optim.weight_decay}
+    if cfg.torch_adam:
+        params["torch_adam"] = True
+    else:
+        params["adam_w_mode"] = True
+    out: dict[str, Any] = {
+        "train_batch_size": rows_per_step,
+        "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
+        "gradient_accumulation_steps": gas,
+        "gradient_clipping": optim.grad_clip,
+        "optimizer": {"type": "AdamW", "params": params},
+        "zero_optimization": {
+            "stage": cfg.zero_stage,
+            "overlap_comm": cfg.overlap_comm,
+            "contiguous_gradients": cfg.contiguous_gradients,
+            "reduce_bucket_size": cfg.reduce_bucket_size,
+            "allgather_bucket_size": cfg.allgather_bucket_size,
+        },
+        "bf16": {"enabled": cfg.precision == "bf16"},
+        # Pythia's dynamic loss scaling, for GPUs without bf16.
+        "fp16": {"enabled": cfg.precision == "fp16", "loss_scale": 0, "loss_scale_window": 1000,
+                 "initial_scale_power": 12, "hysteresis": 2, "min_loss_scale": 1},
+        "steps_per_print": 2**62,
+        "wall_clock_breakdown": False,
+        "zero_allow_untested_optimizer": True,
+        "checkpoint": {"tag_validation": "Ignore"},
+    }
+    return out
+
+
+def make_engine(model: nn.Module, cfg: DeepSpeedConfig, optim: OptimConfig, peak_lr: float,
+                rows_per_step: int) -> Any:
+    """Wrap ``model`` in a DeepSpeed engine with AdamW over GPT-NeoX's decay groups."""
+    deepspeed = setup_distributed(cfg)
+    config = ds_config(cfg, optim, peak_lr, rows_per_step)
+    if cfg.device == "gpu":
+        model = model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
+    groups = param_groups(model, optim.weight_decay)
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=groups, config=config)
+    return engine
+
+
+def set_lr(engine: Any, lr: float) -> None:
+    for group in engine.optimizer.param_groups:
+        group["lr"] = lr
+
+
+def current_lr(engine: Any) -> float:
+    return float(engine.optimizer.param_groups[0]["lr"])
+
+
+def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str, Any]) -> Path:
+    """Write DeepSpeed's checkpoint of ``step`` to ``ds_dir/step<N>``, complete or not at all.
+
+    DeepSpeed writes into a temporary folder beside it, which is then renamed; ``ds_dir/latest``
+    names the newest tag, as DeepSpeed's own loader expects.
+    """
+    tag = f"step{step}"
+    ds_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=ds_dir, prefix=f".{tag}.", suffix=".tmp")) if rank() == 0 else None
+    tmp_name = [str(tmp) if tmp else ""]
+    if world_size() > 1:
+        torch.distributed.broadcast_object_list(tmp_name, src=0)
+    tmp = Path(tmp_name[0])
+    try:
+        engine.save_checkpoint(str(tmp), tag=tag, client_state=client_state, save_latest=False)
+        if rank() == 0:
+            dest = ds_dir / tag
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp / tag, dest)
+            latest = ds_dir / ".latest.tmp"
+            latest.write_text(tag)
+            os.replace(latest, ds_dir / "latest")
+    finally:
+        if rank() == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if world_size() > 1:
+            torch.distributed.barrier()
+    return ds_dir / tag
+
+
+def load_checkpoint(engine: Any, ds_dir: Path, step: int) -> dict[str, Any]:
+    """Load weights and optimizer state of ``ds_dir/step<N>`` into ``engine``; returns its client state."""
+    tag = f"step{step}"
+    if not (ds_dir / tag).is_dir():
+        raise FileNotFoundError(f"{ds_dir / tag}: no DeepSpeed checkpoint at step {step}")
+    path, client = engine.load_checkpoint(str(ds_dir), tag=tag, load_optimizer_states=True,
+                                          load_lr_scheduler_states=False)
+    if path is None:
+        raise RuntimeError(f"{ds_dir / tag}: DeepSpeed could not load this checkpoint; it may be from another "
+                           "ZeRO stage or model shape. Resume with source.optimizer=fresh instead")
+    return client or {}
+
+
+def checkpoint_steps(ds_dir: Path) -> list[int]:
+    """Steps of the complete DeepSpeed checkpoints in ``ds_dir`` (temporary folders excluded)."""
+    if not ds_dir.is_dir():
+        return []
+    steps = []
+    for child in ds_dir.iterdir():
+        if child.is_dir() and child.name.startswith("step") and child.name[4:].isdigit():
+            steps.append(int(child.name[4:]))
+    return sorted(steps)
+
+
+def prune_checkpoints(ds_dir: Path, keep: set[int]) -> None:
+    """Delete DeepSpeed checkpoints whose steps are not in ``keep``."""
+    if rank() != 0:
+        return
+    for step in checkpoint_steps(ds_dir):
+        if step not in keep:
+            shutil.rmtree(ds_dir / f"step{step}", ignore_errors=True)

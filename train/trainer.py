@@ -1,0 +1,298 @@
+"""One training run under DeepSpeed: pretraining the baseline from scratch, or resuming an
+intervention or control arm from a checkpoint, on GPT-NeoX v1.0's learning-rate curve.
+
+``run(cfg)`` is the entry point for the command line and for the study's orchestrator.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from train import checkpoint
+from train import engine as ds
+from train.config import TrainConfig
+from train.data import TrainingData, prepare
+from train.lr import pythia_lr
+from train.model import build_model, load_pretrained
+from train.plan import Plan, deepspeed_source, make_plan
+from train.rundir import MetricsLog, Restart, now, open_run_dir, read_run_info, write_records
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    """What a run left: its directory, the steps it covers and its checkpoints."""
+
+    run_dir: Path
+    start_step: int
+    end_step: int
+    completed: bool
+    checkpoints: list[int] = field(default_factory=list)
+    skipped: bool = False
+
+    def checkpoint(self, step: int) -> Path:
+        return self.run_dir / "checkpoints" / f"step{step}"
+
+
+def _quiet_deepspeed() -> None:
+    # DeepSpeed logs its whole config at INFO, and its op builder each compiler probe.
+    for name in ("DeepSpeed", "deepspeed", "compilers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _resumed_from(plan: Plan, where: str | None, optimizer: str) -> dict[str, Any] | None:
+    if plan.mode != "resume":
+        return None
+    src = plan.cfg.source
+    origin: dict[str, Any] = {"hub": src.hub} if src.hub else {"path": str(plan.source_path)}
+    revision = (src.revision or f"step{plan.start_step}") if src.hub else None
+    return {**origin, "revision": revision, "step": plan.start_step, "optimizer": optimizer, "loaded_from": where}
+
+
+def lm_loss(model: Any, rows: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of rows of ``seq_length + 1`` tokens, as GPT-NeoX computes it:
+    inputs are all tokens but the last, labels all but the first, in fp32."""
+    logits = model(input_ids=rows[:, :-1], use_cache=False).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1))
+
+
+def train_batch(engine: Any, tokens: torch.Tensor, micro: int) -> torch.Tensor:
+    """One optimizer step of the DeepSpeed engine over this process's rows, in micro-batches of
+    ``micro`` (DeepSpeed averages over the accumulation and steps at its boundary); the mean loss."""
+    total = torch.zeros((), device=tokens.device)
+    chunks = tokens.split(micro)
+    for rows in chunks:
+        loss = lm_loss(engine, rows)
+        engine.backward(loss)
+        engine.step()
+        total += loss.detach()
+    return total / len(chunks)
+
+
+class _Run:
+    """The state of one run while it trains (kept off the module level so runs can follow each other
+    in one process, as the study's orchestrator does)."""
+
+    def __init__(self, plan: Plan, data: TrainingData, restart: Restart, resolved: dict[str, Any]) -> None:
+        self.plan, self.data, self.restart, self.resolved = plan, data, restart, resolved
+        cfg = plan.cfg
+        self.run_dir = plan.run_dir
+        self.ds_dir = self.run_dir / "deepspeed"
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.is_main = ds.rank() == 0
+        self.info: dict[str, Any] = {}
+        self.tokenizer_dir: Path | None = None
+        self.device = torch.device("cpu") if cfg.deepspeed.device == "cpu" else torch.device(
+            "cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
+
+    # -- setting up -----------------------------------------------------------------------
+    def build(self) -> None:
+        plan, cfg = self.plan, self.plan.cfg
+        torch.manual_seed(cfg.seed)
+        where, optimizer = None, "fresh"
+        if self.restart.step is not None or plan.mode == "pretrain":
+            model = build_model(cfg.model, cfg.seed)
+        else:
+            model, where = load_pretrained(plan.source, cfg.model, plan.start_step)
+        if cfg.model.activation_checkpointing:
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.engine = ds.make_engine(model, cfg.deepspeed, cfg.optim, plan.peak_lr, cfg.data.rows_per_step)
+
+        self.first_step = plan.start_step
+        previous = read_run_info(self.run_dir) if self.restart.step is not None else {}
+        if self.restart.step is not None:
+            ds.load_checkpoint(self.engine, self.ds_dir, self.restart.step)
+            self.first_step = self.restart.step
+            resumed = previous.get("resumed_from")
+            log.info("continuing %s from its own DeepSpeed checkpoint of step %d (weights and optimizer state)",
+                     self.run_dir, self.first_step)
+        else:
+            if plan.mode == "resume":
+                ds_src = deepspeed_source(cfg, plan.source_path)
+                tag_dir = ds_src / f"step{plan.start_step}" if ds_src else None
+                if cfg.source.optimizer in ("loaded", "auto") and tag_dir is not None and tag_dir.is_dir():
+                    ds.load_checkpoint(self.engine, ds_src, plan.start_step)
+                    optimizer, where = "loaded", str(tag_dir)
+                    log.info("optimizer state: loaded from the DeepSpeed checkpoint %s (weights from it too)", tag_dir)
+                else:
+                    log.info("optimizer state: fresh AdamW moments (weights only from %s)", where)
+            resumed = _resumed_from(plan, where, optimizer)
+        self.info = {
+            "name": cfg.name, "arm": plan.arm, "model": cfg.model.name, "seed": cfg.seed,
+            "start_step": plan.start_step, "end_step": plan.end_step, "total_steps": plan.total_steps,
+            "direction": cfg.intervention.direction if plan.arm == "intervention" else None,
+            "resumed_from": resumed,
+            "completed": False,
+            "data_order": str(self.data.prefix), "tokenizer": str(self.data.tokenizer),
+            "trained_on": self.data.describe(),
+            "deepspeed": {"zero_stage": cfg.deepspeed.zero_stage, "precision": cfg.deepspeed.precision,
+                          "micro_batch_size": cfg.deepspeed.micro_batch_size,
+                          "gradient_accumulation_steps": plan.accumulation, "world_size": plan.world_size},
+            "created": previous.get("created", now()),
+            "restarts": [*previous.get("restarts", []),
+                         *([{"step": self.first_step, "time": now()}] if self.restart.step is not None else [])],
+        }
+        if self.is_main:
+            write_records(plan, self.resolved, self.info, self.data.manifest)
+            if cfg.save.hf_checkpoints:
+                self.tokenizer_dir = checkpoint.write_tokenizer(self.data.tokenizer, self.run_dir / ".tokenizer",
+                                                                model_max_length=cfg.data.seq_length)
+        self.metrics = MetricsLog(self.run_dir / "log.jsonl", keep_before=self.first_step) if self.is_main else None
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save_hf(self, step: int) -> None:
+        if self.is_main and self.plan.cfg.save.hf_checkpoints:
+            state = {"step": step, "total_steps": self.plan.total_steps, "run": self.info}
+            checkpoint.save(self.engine.module, self.ckpt_dir / f"step{step}", tokenizer_dir=self.tokenizer_dir,
+                            state=state)
+
+    def save(self, step: int) -> None:
+        save = self.plan.cfg.save
+        if save.deepspeed_checkpoints:
+            client = {"step": step, "total_steps": self.plan.total_steps, "arm": self.plan.arm}
+            ds.save_checkpoint(self.engine, self.ds_dir, step, client)
+            if not save.deepspeed_keep_all:
+                ds.prune_checkpoints(self.ds_dir, self.plan.keep_deepspeed | {step})
+        self.save_hf(step)
+
+    # -- training -------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, Any]:
+        plan, cfg, engine = self.plan, self.plan.cfg, self.engine
+        began = time.perf_counter()
+        lr = pythia_lr(step, plan.peak_lr, plan.total_steps, warmup_fraction=cfg.optim.warmup_fraction,
+                       min_lr_ratio=cfg.optim.min_lr_ratio)
+        ds.set_lr(engine, lr)
+        micro = cfg.deepspeed.micro_batch_size
+        per_rank = micro * plan.accumulation
+        batch = self.data.batch(step)
+        mine = batch[ds.rank() * per_rank:(ds.rank() + 1) * per_rank]
+        tokens = torch.from_numpy(mine.astype(np.int64)).to(self.device)
+        mean = train_batch(engine, tokens, micro)
+        if plan.world_size > 1:
+            torch.distributed.all_reduce(mean)
+            mean /= plan.world_size
+        norm = engine.get_global_grad_norm()
+        used_lr = ds.current_lr(engine)
+        seconds = time.perf_counter() - began
+        return {"step": step, "loss": float(mean), "lr": used_lr,
+                "grad_norm": None if norm is None else float(norm),
+                "tokens_per_s": cfg.data.rows_per_step * cfg.data.seq_length / seconds, "time": time.time()}
+
+    def train(self, on_step: StepCallback | None) -> None:
+        plan, cfg = self.plan, self.plan.cfg
+        checkpoints = set(plan.checkpoint_steps)
+        hf_have = set(checkpoint.complete_steps(self.ckpt_dir))
+        if self.first_step in checkpoints and self.first_step not in hf_have:
+            if plan.mode == "pretrain" or cfg.save.start_checkpoint or self.restart.step is not None:
+                self.save_hf(self.first_step)
+        bar = tqdm(total=plan.end_step - self.first_step, desc=f"{plan.arm} {cfg.name}", unit="step",
+                   disable=not (cfg.progress and self.is_main))
+        try:
+            for step in range(self.first_step, plan.end_step):
+                record = self.train_step(step)
+                if self.metrics is not None:
+                    self.metrics.write(record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}", refresh=False)
+                if (step + 1 - self.first_step) % cfg.log_every == 0 or step + 1 == plan.end_step:
+                    log.info("step %d/%d loss %.4f lr %.4g grad_norm %s %.0f tok/s", step + 1, plan.end_step,
+                             record["loss"], record["lr"], record["grad_norm"], record["tokens_per_s"])
+                if on_step is not None:
+                    on_step(step, record)
+                if step + 1 in checkpoints:
+                    self.save(step + 1)
+        finally:
+            bar.close()
+            if self.metrics is not None:
+                self.metrics.close()
+        self.info["completed"] = True
+        self.info["finished"] = now()
+        if self.is_main:
+            write_records(plan, self.resolved, self.info, self.data.manifest)
+
+    def close(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.destroy()
+            self.engine = None
+        gc.collect()
+
+
+def _decide_on_rank0(decide: Callable[[], Restart], world: int) -> Restart:
+    """Rank 0 applies the run-directory policy; the other ranks follow its decision (or its refusal)."""
+    if world == 1:
+        return decide()
+    box: list[Any] = [None]
+    error: Exception | None = None
+    if ds.rank() == 0:
+        try:
+            box = [decide()]
+        except Exception as exc:  # re-raised below, after the other ranks have been told
+            error, box = exc, [f"rank 0 stopped: {exc}"]
+    torch.distributed.broadcast_object_list(box, src=0)
+    if error is not None:
+        raise error
+    if isinstance(box[0], str):
+        raise RuntimeError(box[0])
+    return box[0]
+
+
+def resolved_config(plan: Plan) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.structured(plan.cfg), resolve=True)
+
+
+def run(cfg: DictConfig | TrainConfig, *, on_step: StepCallback | None = None) -> RunResult:
+    """Train one run as ``cfg`` says; returns where its checkpoints are.
+
+    Problems with the config or the data stop it before any training, all listed at once
+    (``ConfigError``). A run directory that holds a run is continued only with ``resume=auto``
+    (a complete run is then skipped), and replaced only with ``overwrite=true``. ``on_step(step,
+    record)`` is called after each optimizer step with its log record.
+    """
+    _quiet_deepspeed()
+    plan = make_plan(cfg)
+    threads = torch.get_num_threads()
+    try:
+        with ds.launch_env():
+            return _run(plan, on_step)
+    finally:
+        torch.set_num_threads(threads)  # deepspeed.threads applies to this run only
+
+
+def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
+    resolved = resolved_config(plan)
+    ds.setup_distributed(plan.cfg.deepspeed)
+    restart = _decide_on_rank0(lambda: open_run_dir(plan, resolved), plan.world_size)
+    if restart.complete:
+        return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
+                         checkpoints=checkpoint.complete_steps(plan.run_dir / "checkpoints"), skipped=True)
+    with ds.main_first():
+        data = prepare(plan)
+    log.info("%s: %s arm, steps %d..%d of %d, rows from %s", plan.run_dir, plan.arm, plan.start_step,
+             plan.end_step - 1, plan.total_steps, data.describe())
+    state = _Run(plan, data, restart, resolved)
+    try:
+        state.build()
+        state.train(on_step)
+    finally:
+        state.close()
+    return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
+                     checkpoints=checkpoint.complete_steps(plan.run_dir / "checkpoints"))
