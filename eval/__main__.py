@@ -1,0 +1,55 @@
+"""``python -m eval``: evaluate a checkpoint directory, a run directory or a folder of runs.
+
+    python -m eval path=runs/mini-tiny-seed0-baseline                 # every checkpoint of a run
+    python -m eval path=runs/x eval.checkpoints.which=every eval.checkpoints.every=5
+    python -m eval path=/ckpts/pythia-70m-deduped/step143000 eval=bias  # one checkpoint, bias tasks only
+    python -m eval paths=[runs/a,runs/b] eval=quick
+
+Per-item results are cached per checkpoint (``<run>/eval/step<N>.json``); a rerun computes only
+what is missing. Prints one line of headline metrics per checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from debias.config_errors import ConfigError, Problems
+from eval.checkpoints import CheckpointError
+from eval.config import EvaluateAppConfig
+from eval.runner import evaluate_paths
+from eval.summary import summary_table
+
+log = logging.getLogger("eval")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def check(app: EvaluateAppConfig) -> None:
+    problems = Problems("evaluation config")
+    for p in app.problems():
+        problems.add(p)
+    for raw in app.all_paths():
+        problems.check(Path(raw).expanduser().exists(), f"path {raw} does not exist")
+    problems.raise_if_any()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    app: EvaluateAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        check(app)
+        results = evaluate_paths(app.all_paths(), app.eval)
+    except (ConfigError, CheckpointError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    for where, series in results.items():
+        print(f"\n{where}  (cached in {Path(series[0].cache).parent})")
+        print(summary_table(series))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Finding checkpoints: a single HF directory, or the ``checkpoints/step<N>/`` series of a run.
+
+A run directory (CONTRACTS.md) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
+that exists is complete (train renames it into place). Results are cached per checkpoint in
+``<run>/eval/step<N>.json``, or ``<checkpoint>/eval_results.json`` for a loose checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.config import CheckpointSelection
+
+log = logging.getLogger(__name__)
+
+_STEP_DIR = re.compile(r"^step(\d+)$")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class CheckpointError(ValueError):
+    """A path is not a usable checkpoint or run directory; the message says what is missing."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int | None = None
+    total_steps: int | None = None
+    run_dir: Path | None = None
+    run: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        base = (self.run or {}).get("name") or (self.run_dir.name if self.run_dir else self.path.name)
+        return f"{base}@step{self.step}" if self.step is not None else base
+
+    @property
+    def fraction(self) -> float | None:
+        """Normalized training progress ``step / total_steps``."""
+        if self.step is None or not self.total_steps:
+            return None
+        return self.step / self.total_steps
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file() or (path / "checkpoints").is_dir()
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); the file is damaged, rewrite or remove it") from None
+
+
+def checkpoint_info(path: str | Path) -> Checkpoint:
+    """Step, total steps and run metadata of one checkpoint directory (all optional for loose ones)."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such directory; give a checkpoint directory (with config.json) or a run directory")
+    if not is_checkpoint_dir(path):
+        raise CheckpointError(f"{path}: no config.json, so not a Hugging Face checkpoint directory")
+    if not any((path / w).is_file() for w in WEIGHT_FILES) and not list(path.glob("model-*.safetensors")):
+        raise CheckpointError(f"{path}: no model weights (model.safetensors); the checkpoint is incomplete")
+    state = read_json(path / "trainer_state.json") or {}
+    match = _STEP_DIR.match(path.name)
+    step = state.get("step", int(match.group(1)) if match else None)
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    run = state.get("run") or (read_json(run_dir / "run.json") if run_dir else None)
+    total = state.get("total_steps", (run or {}).get("total_steps"))
+    return Checkpoint(path=path, step=step, total_steps=total, run_dir=run_dir, run=run)
+
+
+def find_checkpoints(run_dir: str | Path) -> list[Checkpoint]:
+    """Every complete ``checkpoints/step<N>`` of a run, by step (temporary dirs are skipped)."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        raise CheckpointError(f"{run_dir}: no checkpoints/ folder; is this a run directory written by `python -m train`?")
+    found = [checkpoint_info(p) for p in root.iterdir() if p.is_dir() and _STEP_DIR.match(p.name)]
+    found.sort(key=lambda c: c.step if c.step is not None else -1)
+    if not found:
+        raise CheckpointError(f"{root}: no step<N> checkpoints yet")
+    return found
+
+
+def select(checkpoints: list[Checkpoint], how: CheckpointSelection) -> list[Checkpoint]:
+    """The subset of a run's checkpoints that ``how`` asks for, in step order."""
+    if not checkpoints:
+        return []
+    n = len(checkpoints)
+    if how.which == "all":
+        keep = list(range(n))
+    elif how.which == "last":
+        keep = [n - 1]
+    elif how.which == "every":
+        keep = sorted(set(range(0, n, how.every)) | {n - 1})
+    elif how.which == "count":
+        if how.count >= n:
+            keep = list(range(n))
+        elif how.count == 1:
+            keep = [n - 1]
+        else:
+            keep = sorted({round(i * (n - 1) / (how.count - 1)) for i in range(how.count)})
+    elif how.which == "steps":
+        wanted = set(how.steps)
+        keep = [i for i, c in enumerate(checkpoints) if c.step in wanted]
+        missing = wanted - {checkpoints[i].step for i in keep}
+        if missing:
+            raise CheckpointError(f"no checkpoint for step(s) {sorted(missing)}; available: {[c.step for c in checkpoints]}")
+    else:
+        raise ValueError(f"unknown checkpoint selection {how.which!r}")
+    return [checkpoints[i] for i in keep]
+
+
+def expand_paths(paths: list[str | Path], how: CheckpointSelection) -> list[tuple[Path | None, list[Checkpoint]]]:
+    """(run dir or None, checkpoints) for each given path: a run dir, a checkpoint dir, or a folder of runs."""
+    out: list[tuple[Path | None, list[Checkpoint]]] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if is_checkpoint_dir(path):
+            out.append((None, [checkpoint_info(path)]))
+        elif is_run_dir(path):
+            out.append((path, select(find_checkpoints(path), how)))
+        elif path.is_dir() and any(is_run_dir(p) for p in path.iterdir() if p.is_dir()):
+            for sub in sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p)):
+                out.append((sub, select(find_checkpoints(sub), how)))
+        else:
+            raise CheckpointError(
+                f"{path}: neither a checkpoint directory (config.json), a run directory (run.json, checkpoints/) "
+                "nor a folder of run directories"
+            )
+    return out
+
+
+def cache_path(ckpt: Checkpoint, cache_dir: str | Path | None = None) -> Path:
+    if cache_dir is not None:
+        digest = hashlib.sha256(str(ckpt.path).encode()).hexdigest()[:10]
+        return Path(cache_dir).expanduser().resolve() / f"{ckpt.path.name}-{digest}.json"
+    if ckpt.run_dir is not None:
+        return ckpt.run_dir / "eval" / f"{ckpt.path.name}.json"
+    return ckpt.path / "eval_results.json"
+
+
+def weight_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+
+
+def fingerprint(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """sha256 of the weights and config, reusing ``known`` when sizes and mtimes are unchanged."""
+    files = [path / "config.json", *weight_files(path)]
+    stat = {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files}
+    if known and known.get("stat") == stat:
+        return known
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 22):
+                digest.update(block)
+    return {"sha256": digest.hexdigest(), "stat": stat}

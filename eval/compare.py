@@ -1,0 +1,169 @@
+"""Comparisons with intervals: two checkpoints item by item, or two arms across seeds.
+
+Study code calls::
+
+    table = compare_arms(control_results, intervention_results)   # lists of CheckpointResults
+    row = table.row("winobias/association")                        # row.diff, row.low, row.high, row.p_value
+
+Differences are always ``b - a`` (second argument minus first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eval.config import StatsConfig
+from eval.metrics import METRICS, Metric, item_columns
+from eval.results import CheckpointResults
+from eval.stats import Difference, paired_comparison, two_level
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ComparisonRow:
+    metric: str
+    label: str
+    kind: str
+    part: str
+    null: float | None
+    higher_is_better: bool | None
+    a: float
+    b: float
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    n_items: int
+    n_a: int
+    n_b: int
+    method: str
+
+    @property
+    def significant(self) -> bool:
+        """The interval of the difference excludes zero."""
+        return bool(self.low > 0 or self.high < 0)
+
+
+@dataclass
+class ComparisonTable:
+    a_name: str
+    b_name: str
+    rows: list[ComparisonRow] = field(default_factory=list)
+    confidence: float = 0.95
+
+    def row(self, metric: str) -> ComparisonRow:
+        for r in self.rows:
+            if r.metric == metric:
+                return r
+        raise KeyError(f"no row for {metric!r} in {self.a_name} vs {self.b_name}; rows: {[r.metric for r in self.rows]}")
+
+    def __contains__(self, metric: str) -> bool:
+        return any(r.metric == metric for r in self.rows)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [{**asdict(r), "significant": r.significant} for r in self.rows]
+
+    def to_markdown(self) -> str:
+        pct = round(self.confidence * 100)
+        lines = [f"| metric | {self.a_name} | {self.b_name} | difference | {pct}% interval | p | items | method |",
+                 "|---|---:|---:|---:|---|---:|---:|---|"]
+        for r in self.rows:
+            m = next(x for x in METRICS if x.name == r.metric)
+            star = " *" if r.significant else ""
+            lines.append(
+                f"| {r.label} | {r.a:{m.fmt}} | {r.b:{m.fmt}} | {r.diff:+{m.fmt}}{star} | "
+                f"[{r.low:+{m.fmt}}, {r.high:+{m.fmt}}] | {r.p_value:.3g} | {r.n_items} | {r.method} |"
+            )
+        return "\n".join(lines)
+
+
+def common_ids(results: Sequence[CheckpointResults], m: Metric) -> list[str]:
+    """Items of metric ``m`` scored on every checkpoint, in the first checkpoint's order."""
+    tables = [r.tables[m.table(r.tables)] for r in results]
+    shared = set(tables[0].ids)
+    for t in tables[1:]:
+        shared &= set(t.ids)
+    ids = [i for i in tables[0].ids if i in shared]
+    if any(len(t.ids) != len(ids) for t in tables):
+        log.info("%s: comparing on the %d items every checkpoint has", m.name, len(ids))
+    return ids
+
+
+def _metrics_for(results: Sequence[CheckpointResults], names: Sequence[str] | None) -> list[Metric]:
+    chosen = [m for m in METRICS if names is None or m.name in names]
+    return [m for m in chosen if all(m.table(r.tables) is not None for r in results)]
+
+
+def _row(m: Metric, d: Difference) -> ComparisonRow:
+    return ComparisonRow(m.name, m.label, m.kind, m.part, m.null, m.higher_is_better, d.a, d.b, d.diff, d.low,
+                         d.high, d.p_value, d.n_items, d.n_a, d.n_b, d.method)
+
+
+def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: StatsConfig | None = None, *,
+                        metrics: Sequence[str] | None = None, a_name: str | None = None,
+                        b_name: str | None = None) -> ComparisonTable:
+    """Per-item paired differences b - a for every metric both checkpoints support."""
+    stats = stats or StatsConfig()
+    table = ComparisonTable(a_name or a.name, b_name or b.name, confidence=stats.confidence)
+    for i, m in enumerate(_metrics_for([a, b], metrics)):
+        ids = common_ids([a, b], m)
+        _, ca = item_columns(m, a.tables, ids)
+        _, cb = item_columns(m, b.tables, ids)
+        if len(next(iter(ca.values()))) < 2:
+            continue
+        d = paired_comparison(ca, cb, m.fn, n_boot=stats.n_boot, n_perm=stats.n_perm,
+                              confidence=stats.confidence, seed=stats.seed + i)
+        table.rows.append(_row(m, d))
+    return table
+
+
+def _seed_pairing(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointResults]) -> list[int] | None:
+    """Order of arm_b matching arm_a's seeds, when both arms hold the same distinct seeds."""
+    seeds_a, seeds_b = [r.seed for r in arm_a], [r.seed for r in arm_b]
+    if None in seeds_a or None in seeds_b or len(set(seeds_a)) != len(seeds_a) or sorted(seeds_a) != sorted(seeds_b):
+        return None
+    return [seeds_b.index(s) for s in seeds_a]
+
+
+def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointResults],
+                 stats: StatsConfig | None = None, *, paired: bool | None = None,
+                 metrics: Sequence[str] | None = None, a_name: str | None = None,
+                 b_name: str | None = None) -> ComparisonTable:
+    """Arm b minus arm a, each a list of checkpoints from different seeds (one per seed).
+
+    Intervals come from the two-level bootstrap (seeds, then items). ``paired=None`` pairs the arms
+    by seed when both hold the same seeds (e.g. intervention and control resumed from the same
+    pretraining runs); ``paired=False`` treats them as independent. With one model per arm the
+    seed variation cannot be estimated, and the comparison falls back to the per-item test.
+    """
+    arm_a, arm_b = list(arm_a), list(arm_b)
+    if not arm_a or not arm_b:
+        raise ValueError("compare_arms needs at least one result in each arm")
+    if len(arm_a) == 1 and len(arm_b) == 1:
+        log.warning("one model per arm: the interval covers item variation only, not seed variation")
+        return compare_checkpoints(arm_a[0], arm_b[0], stats, metrics=metrics, a_name=a_name, b_name=b_name)
+    stats = stats or StatsConfig()
+    order = _seed_pairing(arm_a, arm_b)
+    if paired is True and order is None:
+        raise ValueError(f"paired=True but the arms' seeds differ: {[r.seed for r in arm_a]} vs {[r.seed for r in arm_b]}")
+    use_pairs = order is not None if paired is None else paired
+    if use_pairs:
+        arm_b = [arm_b[i] for i in order]  # type: ignore[union-attr]
+    name_a = a_name or f"{arm_a[0].arm or 'arm a'} ({len(arm_a)} seeds)"
+    name_b = b_name or f"{arm_b[0].arm or 'arm b'} ({len(arm_b)} seeds)"
+    table = ComparisonTable(name_a, name_b, confidence=stats.confidence)
+    everyone = arm_a + arm_b
+    for i, m in enumerate(_metrics_for(everyone, metrics)):
+        ids = common_ids(everyone, m)
+        cols_a = [item_columns(m, r.tables, ids)[1] for r in arm_a]
+        cols_b = [item_columns(m, r.tables, ids)[1] for r in arm_b]
+        if len(next(iter(cols_a[0].values()))) < 2:
+            continue
+        d = two_level(cols_a, cols_b, m.fn, paired=use_pairs, n_boot=stats.n_boot,
+                      confidence=stats.confidence, seed=stats.seed + i, correct=stats.seed_correction)
+        table.rows.append(_row(m, d))
+    return table

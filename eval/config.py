@@ -1,0 +1,260 @@
+"""Typed configs behind ``conf/eval/`` (group ``eval``), ``conf/evaluate.yaml`` and ``conf/report.yaml``.
+
+Each dataclass lists its own problems so that an app reports every mistake of a composed config
+at once (``debias.config_errors``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+CROWS_SUBSETS = ("all", "gender")
+WINOBIAS_TYPES = (1, 2)
+WINOBIAS_SPLITS = ("dev", "test")
+SELECTIONS = ("all", "last", "every", "count", "steps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _limit_problems(where: str, limit: int | None) -> list[str]:
+    if limit is not None and limit < 1:
+        return [f"{where}.limit={limit} must be at least 1, or null for every item"]
+    return []
+
+
+@dataclass
+class CrowsPairsTask:
+    """CrowS-Pairs English. ``subsets``: "all" (1,508 pairs) and/or "gender" (262 pairs)."""
+
+    enabled: bool = True
+    subsets: list[str] = field(default_factory=lambda: list(CROWS_SUBSETS))
+    limit: int | None = None
+
+    def problems(self) -> list[str]:
+        out = [f"eval.tasks.crows_pairs.subsets: {s!r} is not one of {', '.join(CROWS_SUBSETS)}"
+               for s in self.subsets if s not in CROWS_SUBSETS]
+        if self.enabled and not self.subsets:
+            out.append("eval.tasks.crows_pairs.subsets is empty; list 'all' and/or 'gender', or set enabled=false")
+        return out + _limit_problems("eval.tasks.crows_pairs", self.limit)
+
+
+@dataclass
+class WinoBiasTask:
+    """WinoBias pairs: pronoun preference (with prior and association) and coreference scoring."""
+
+    preference: bool = True
+    coreference: bool = True
+    types: list[int] = field(default_factory=lambda: list(WINOBIAS_TYPES))
+    splits: list[str] = field(default_factory=lambda: list(WINOBIAS_SPLITS))
+    limit: int | None = None
+
+    def problems(self) -> list[str]:
+        out = [f"eval.tasks.winobias.types: {t!r} is not 1 or 2" for t in self.types if t not in WINOBIAS_TYPES]
+        out += [f"eval.tasks.winobias.splits: {s!r} is not 'dev' or 'test'" for s in self.splits if s not in WINOBIAS_SPLITS]
+        if (self.preference or self.coreference) and (not self.types or not self.splits):
+            out.append("eval.tasks.winobias needs at least one type and one split")
+        return out + _limit_problems("eval.tasks.winobias", self.limit)
+
+
+@dataclass
+class WinoGenderTask:
+    enabled: bool = True
+    limit: int | None = None
+
+    def problems(self) -> list[str]:
+        return _limit_problems("eval.tasks.winogender", self.limit)
+
+
+@dataclass
+class LambadaTask:
+    """LAMBADA (OpenAI test set, 5,153 passages); ``limit`` takes a seeded subsample."""
+
+    enabled: bool = True
+    limit: int | None = None
+
+    def problems(self) -> list[str]:
+        return _limit_problems("eval.tasks.lambada", self.limit)
+
+
+@dataclass
+class HeldoutTask:
+    """Perplexity on held-out text. ``path``: a .txt or .jsonl ({"text"} per line) file or a folder,
+    absolute or relative to the data directory (default ``gutenberg_corpus/heldout``); chunks of
+    about ``chunk_chars`` characters are the bootstrap's items."""
+
+    enabled: bool = True
+    path: str | None = None
+    chunk_chars: int = 4000
+    limit: int | None = None
+    unwrap: bool = True
+
+    def problems(self) -> list[str]:
+        out = _limit_problems("eval.tasks.heldout", self.limit)
+        if self.chunk_chars < 200:
+            out.append(f"eval.tasks.heldout.chunk_chars={self.chunk_chars} is too small; use at least 200")
+        return out
+
+
+@dataclass
+class SyntheticProbesTask:
+    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.probe_pairs``):
+    ``n_per_occupation`` of its held-out templates for each of its 60 occupations."""
+
+    enabled: bool = True
+    probe_seed: int = 0
+    n_per_occupation: int = 8
+    limit: int | None = None
+
+    def problems(self) -> list[str]:
+        out = _limit_problems("eval.tasks.synthetic", self.limit)
+        if self.n_per_occupation < 1:
+            out.append(f"eval.tasks.synthetic.n_per_occupation={self.n_per_occupation} must be at least 1")
+        return out
+
+
+@dataclass
+class TasksConfig:
+    crows_pairs: CrowsPairsTask = field(default_factory=CrowsPairsTask)
+    winobias: WinoBiasTask = field(default_factory=WinoBiasTask)
+    winogender: WinoGenderTask = field(default_factory=WinoGenderTask)
+    lambada: LambadaTask = field(default_factory=LambadaTask)
+    heldout: HeldoutTask = field(default_factory=HeldoutTask)
+    synthetic: SyntheticProbesTask = field(default_factory=SyntheticProbesTask)
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        for part in (self.crows_pairs, self.winobias, self.winogender, self.lambada, self.heldout, self.synthetic):
+            out.extend(part.problems())
+        return out
+
+
+@dataclass
+class CheckpointSelection:
+    """Which checkpoints of a run directory to evaluate.
+
+    ``which``: ``all``; ``last``; ``every`` (every ``every``-th checkpoint by step order, plus the
+    last); ``count`` (about ``count`` checkpoints evenly spread, first and last included);
+    ``steps`` (exactly ``steps``).
+    """
+
+    which: str = "all"
+    every: int = 1
+    count: int = 10
+    steps: list[int] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.which not in SELECTIONS:
+            out.append(f"eval.checkpoints.which={self.which!r} is not one of {', '.join(SELECTIONS)}")
+        if self.every < 1:
+            out.append(f"eval.checkpoints.every={self.every} must be at least 1")
+        if self.count < 1:
+            out.append(f"eval.checkpoints.count={self.count} must be at least 1")
+        if self.which == "steps" and not self.steps:
+            out.append("eval.checkpoints.which=steps needs eval.checkpoints.steps=[...]")
+        return out
+
+
+@dataclass
+class StatsConfig:
+    """Resampling settings for intervals and tests (95% intervals by default)."""
+
+    n_boot: int = 2000
+    n_boot_series: int = 400
+    n_perm: int = 5000
+    confidence: float = 0.95
+    seed: int = 0
+    seed_correction: bool = True  # widen the seed level for few seeds (eval.stats.seed_factor)
+
+    def problems(self) -> list[str]:
+        out = []
+        for name in ("n_boot", "n_boot_series", "n_perm"):
+            if getattr(self, name) < 100:
+                out.append(f"eval.stats.{name}={getattr(self, name)} is too small for a stable interval; use at least 100")
+        if not 0.5 < self.confidence < 1.0:
+            out.append(f"eval.stats.confidence={self.confidence} must lie between 0.5 and 1")
+        return out
+
+
+@dataclass
+class EvalConfig:
+    """How checkpoints are evaluated: which tasks, on what device, and which checkpoints of a run.
+
+    ``cache_dir``: where per-checkpoint results go; default ``<run>/eval/step<N>.json`` for a
+    checkpoint inside a run directory, else ``<checkpoint>/eval_results.json``.
+    """
+
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    checkpoints: CheckpointSelection = field(default_factory=CheckpointSelection)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    batch_size: int = 32
+    device: str = "auto"
+    dtype: str = "auto"
+    max_length: int | None = None
+    cache_dir: str | None = None
+    seed: int = 1234
+    threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
+
+    def problems(self) -> list[str]:
+        out = self.tasks.problems() + self.checkpoints.problems() + self.stats.problems()
+        if self.batch_size < 1:
+            out.append(f"eval.batch_size={self.batch_size} must be at least 1")
+        if self.dtype not in DTYPES:
+            out.append(f"eval.dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+            out.append(f"eval.device={self.device!r} is not auto, cpu, cuda, cuda:<i> or mps")
+        if self.threads is not None and self.threads < 1:
+            out.append(f"eval.threads={self.threads} must be at least 1, or null for torch's default")
+        if self.max_length is not None and self.max_length < 16:
+            out.append(f"eval.max_length={self.max_length} must be at least 16 tokens, or null for the model's own")
+        return out
+
+
+@dataclass
+class EvaluateAppConfig:
+    """``python -m eval``: evaluate checkpoint directories or run directories."""
+
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    path: str | None = None
+    paths: list[str] = field(default_factory=list)
+
+    def all_paths(self) -> list[str]:
+        return ([self.path] if self.path else []) + list(self.paths)
+
+    def problems(self) -> list[str]:
+        out = self.eval.problems()
+        if not self.all_paths():
+            out.append("give path=<checkpoint or run directory> (or paths=[...])")
+        return out
+
+
+@dataclass
+class ReportAppConfig:
+    """``python -m eval.report``: evaluate what is missing, compare arms, write the report.
+
+    ``runs``: run directories, or folders whose subfolders are run directories.
+    """
+
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    runs: list[str] = field(default_factory=list)
+    out: str = "report"
+    title: str = "pythia-debias: bias intervention report"
+    evaluate_missing: bool = True
+
+    def problems(self) -> list[str]:
+        out = self.eval.problems()
+        if not self.runs:
+            out.append("give runs=[<run dir>, ...] (a run dir has run.json and checkpoints/)")
+        return out
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(group="eval", name="base_eval", node=EvalConfig)
+    cs.store(name="base_evaluate", node=EvaluateAppConfig)
+    cs.store(name="base_report", node=ReportAppConfig)
+
+
+register_configs()

@@ -1,0 +1,221 @@
+"""Evaluate checkpoints: load each model once, run every missing task through lm-eval, cache items.
+
+A rerun, or a longer series, only computes what the cache lacks: a task's cached entry is reused
+when its key (options, data checksums, task version, dtype) matches and the checkpoint's weights
+are unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eval.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    cache_path,
+    checkpoint_info,
+    expand_paths,
+    fingerprint,
+)
+from eval.config import EvalConfig
+from eval.results import CheckpointResults, ItemTable, read_cache, update_cache
+from eval.suite import TaskPlan, plan_tasks
+
+log = logging.getLogger(__name__)
+
+
+class _Quieter(logging.Filter):
+    """Drops lm-eval's per-task hint about --metadata and counts its per-request truncation
+    warnings (one per LAMBADA passage longer than a small model's context), reported once."""
+
+    truncated = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "exceeds model's maximum length" in message:
+            _Quieter.truncated += 1
+            return False
+        return "Custom kwargs can be passed" not in message
+
+
+logging.getLogger("lm_eval.api.task").addFilter(_Quieter())
+logging.getLogger("lm_eval.models.huggingface").addFilter(_Quieter())
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str, checkpoint: Path | None = None) -> str:
+    """``auto``: float32 on CPU; on an accelerator the dtype the checkpoint was saved in when it is
+    16-bit (as lm-eval's ``auto``: Pythia's hub checkpoints are float16), else bfloat16 where supported."""
+    import torch
+
+    if dtype != "auto":
+        return dtype
+    if device == "cpu":
+        return "float32"
+    saved = None
+    if checkpoint is not None and (checkpoint / "config.json").is_file():
+        config = json.loads((checkpoint / "config.json").read_text())
+        saved = config.get("dtype") or config.get("torch_dtype")
+    if saved in ("float16", "bfloat16"):
+        return saved
+    return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float16"
+
+
+def load_model(path: Path, device: str, dtype: str) -> tuple[Any, Any]:
+    """The causal LM and tokenizer of a checkpoint directory, ready for inference."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: no usable tokenizer ({exc}); a checkpoint must hold tokenizer.json and tokenizer_config.json"
+        ) from exc
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: the model does not load ({exc}); check config.json against the weights") from exc
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def _model_spec(cfg: EvalConfig, device: str, checkpoint: Path) -> dict[str, Any]:
+    return {"dtype": resolve_dtype(cfg.dtype, device, checkpoint), "max_length": cfg.max_length}
+
+
+class MissingResultsError(LookupError):
+    """A checkpoint's cache lacks tasks and computing them was not allowed."""
+
+
+def evaluate_checkpoint(
+    ckpt: Checkpoint | str | Path, cfg: EvalConfig, *, force: bool = False, compute: bool = True
+) -> CheckpointResults:
+    """Results of every task ``cfg`` enables on one checkpoint, computing only what the cache lacks.
+
+    ``force`` recomputes everything; ``compute=False`` only reads the cache (and raises
+    ``MissingResultsError`` when it lacks a task).
+    """
+    if not isinstance(ckpt, Checkpoint):
+        ckpt = checkpoint_info(ckpt)
+    device = resolve_device(cfg.device)
+    model_spec = _model_spec(cfg, device, ckpt.path)
+    plans = plan_tasks(cfg)
+    keys = {plan.key(model_spec): plan for plan in plans}
+    where = cache_path(ckpt, cfg.cache_dir)
+    cached = read_cache(where)
+    fp = fingerprint(ckpt.path, cached.get("fingerprint"))
+    if cached.get("fingerprint", {}).get("sha256") not in (None, fp["sha256"]):
+        log.warning("%s: weights changed since the cached results; evaluating again", ckpt.path)
+        cached["tasks"] = {}
+        force = True
+    missing = [k for k in keys if force or k not in cached.get("tasks", {})]
+    if missing and not compute:
+        raise MissingResultsError(
+            f"{ckpt.path}: no cached results for {', '.join(keys[k].name for k in missing)} in {where}; "
+            "run `python -m eval path=...` with the same eval settings first"
+        )
+    if missing:
+        new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec)
+
+        def change(data: dict[str, Any]) -> None:
+            if data.get("fingerprint", {}).get("sha256") not in (None, fp["sha256"]):
+                data["tasks"] = {}
+            data["checkpoint"] = {"path": str(ckpt.path), "step": ckpt.step, "total_steps": ckpt.total_steps,
+                                  "run": ckpt.run}
+            data["fingerprint"] = fp
+            data.setdefault("tasks", {}).update(new_entries)
+
+        cached = update_cache(where, change)
+    elif cached.get("fingerprint") != fp:
+        update_cache(where, lambda data: data.update(fingerprint=fp))
+    tables = {keys[k].name: ItemTable.from_entry(cached["tasks"][k]) for k in keys}
+    return CheckpointResults(path=str(ckpt.path), step=ckpt.step, total_steps=ckpt.total_steps, run=ckpt.run,
+                             tables=tables, cache=str(where))
+
+
+def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: EvalConfig, device: str,
+               model_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Load the model once and run all ``plans`` in one lm-eval call; return cache entries by key."""
+    import lm_eval
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from eval.suite import TASKS_DIR
+
+    log.info("%s: evaluating %s", ckpt.name, ", ".join(p.name for p in plans))
+    if cfg.threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"])
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=cfg.max_length)
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    start = time.perf_counter()
+    _Quieter.truncated = 0
+    out = simple_evaluate(model=lm, tasks=[p.lm_eval_config() for p in plans], task_manager=manager,
+                          bootstrap_iters=0, log_samples=True)
+    seconds = time.perf_counter() - start
+    if _Quieter.truncated:
+        log.warning("%s: %d request(s) longer than the model's context (%d tokens) were cut from the left",
+                    ckpt.name, _Quieter.truncated, lm.max_length)
+    if out is None:
+        raise RuntimeError(f"{ckpt.path}: lm-eval returned no results (not rank 0?)")
+    entries = {}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    for plan, key in zip(plans, keys, strict=True):
+        task_name = plan.lm_eval_config()["task"]
+        columns = plan.definition.itemize(out["samples"][task_name])
+        if "text" in columns:
+            # Per-token perplexity needs the number of tokens lm-eval scored: all of tok_encode(text).
+            columns["n_tokens"] = [len(lm.tok_encode(text)) for text in columns.pop("text")]
+        metrics = {k.split(",")[0]: v for k, v in out["results"][task_name].items()
+                   if "," in k and "stderr" not in k}
+        entries[key] = {"task": plan.name, "spec": plan.spec(model_spec), "items": columns, "lm_eval": metrics,
+                        "seconds": round(seconds / len(plans), 3), "evaluated_at": now,
+                        "lm_eval_version": getattr(lm_eval, "__version__", "unknown")}
+    del lm, model
+    return entries
+
+
+def evaluate_run(run_dir: str | Path, cfg: EvalConfig, *, compute: bool = True) -> list[CheckpointResults]:
+    """The selected checkpoints of one run directory (``cfg.checkpoints``), in step order.
+
+    ``compute=False`` only reads cached results (``MissingResultsError`` if any is missing).
+    """
+    groups = expand_paths([run_dir], cfg.checkpoints)
+    if len(groups) != 1 or groups[0][0] is None:
+        raise CheckpointError(f"{run_dir}: not a single run directory (run.json, checkpoints/)")
+    checkpoints = groups[0][1]
+    bar = tqdm(checkpoints, desc=f"evaluating {Path(run_dir).name}", unit="ckpt", disable=not compute)
+    return [evaluate_checkpoint(c, cfg, compute=compute) for c in bar]
+
+
+def evaluate_paths(paths: list[str | Path], cfg: EvalConfig) -> dict[str, list[CheckpointResults]]:
+    """Run dirs, checkpoint dirs or folders of runs -> results per run (or per loose checkpoint)."""
+    groups = expand_paths(paths, cfg.checkpoints)
+    total = sum(len(c) for _, c in groups)
+    out: dict[str, list[CheckpointResults]] = {}
+    with tqdm(total=total, desc="evaluating checkpoints", unit="ckpt") as bar:
+        for run_dir, checkpoints in groups:
+            results = []
+            for ckpt in checkpoints:
+                results.append(evaluate_checkpoint(ckpt, cfg))
+                bar.update()
+            out[str(run_dir or checkpoints[0].path)] = results
+    return out

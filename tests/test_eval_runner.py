@@ -1,0 +1,176 @@
+"""Running evaluations: checkpoint discovery and selection, the per-checkpoint cache (reruns do
+only missing work), configs that compose, and the `python -m eval` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import eval.runner as runner
+from eval.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    cache_path,
+    checkpoint_info,
+    find_checkpoints,
+    select,
+)
+from eval.config import CheckpointSelection, EvalConfig, EvaluateAppConfig, ReportAppConfig
+from eval.testing import make_run, train_small_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_small_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json", 400)
+
+
+def small_cfg() -> EvalConfig:
+    cfg = EvalConfig(batch_size=16, threads=1, device="cpu")
+    t = cfg.tasks
+    t.crows_pairs.limit, t.winobias.limit, t.winogender.limit, t.synthetic.limit = 30, 20, 20, 20
+    t.lambada.limit, t.heldout.limit, t.heldout.chunk_chars = 10, 4, 1000
+    return cfg
+
+
+def fake(steps: list[int]) -> list[Checkpoint]:
+    return [Checkpoint(path=Path(f"/x/step{s}"), step=s, total_steps=100) for s in steps]
+
+
+@pytest.mark.parametrize("how, expected", [
+    (CheckpointSelection("all"), [0, 10, 20, 30, 40, 50, 60]),
+    (CheckpointSelection("last"), [60]),
+    (CheckpointSelection("every", every=3), [0, 30, 60]),
+    (CheckpointSelection("every", every=4), [0, 40, 60]),
+    (CheckpointSelection("count", count=3), [0, 30, 60]),
+    (CheckpointSelection("count", count=20), [0, 10, 20, 30, 40, 50, 60]),
+    (CheckpointSelection("steps", steps=[20, 50]), [20, 50]),
+])
+def test_checkpoint_selection(how: CheckpointSelection, expected: list[int]) -> None:
+    assert [c.step for c in select(fake([0, 10, 20, 30, 40, 50, 60]), how)] == expected
+
+
+def test_selection_of_a_missing_step_is_an_error() -> None:
+    with pytest.raises(CheckpointError, match=r"step\(s\) \[70\]"):
+        select(fake([0, 10]), CheckpointSelection("steps", steps=[70]))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Path) -> Path:
+    run = make_run(tmp_path_factory.mktemp("runs") / "base-s0", tokenizer, seed=0, steps=(0, 50, 100))
+    (run / "checkpoints" / ".step150.tmp").mkdir()  # a checkpoint being written: never read
+    return run
+
+
+def test_run_layout(run_dir: Path) -> None:
+    found = find_checkpoints(run_dir)
+    assert [c.step for c in found] == [0, 50, 100]
+    assert found[1].fraction == 0.5 and found[1].run["seed"] == 0 and found[1].run_dir == run_dir
+    assert cache_path(found[1]) == run_dir / "eval" / "step50.json"
+
+
+def test_incomplete_checkpoint_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="no model weights"):
+        checkpoint_info(tmp_path)
+
+
+def test_rerun_does_only_missing_work(run_dir: Path, monkeypatch: pytest.MonkeyPatch, tokenizer: Path) -> None:
+    cfg = small_cfg()
+    cfg.tasks.lambada.enabled = False
+    ckpt = run_dir / "checkpoints" / "step50"
+    first = runner.evaluate_checkpoint(ckpt, cfg)
+    assert "lambada" not in first.tables and len(first.tables["crows_pairs"]) == 30
+
+    calls: list[list[str]] = []
+    real = runner._run_tasks
+
+    def spy(ck, plans, *args, **kwargs):
+        calls.append([p.name for p in plans])
+        return real(ck, plans, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "_run_tasks", spy)
+    again = runner.evaluate_checkpoint(ckpt, cfg)
+    assert calls == [] and again.metrics() == first.metrics()
+
+    cfg.tasks.lambada.enabled = True  # a larger task set: only the new task runs
+    bigger = runner.evaluate_checkpoint(ckpt, cfg)
+    assert calls == [["lambada"]] and len(bigger.tables["lambada"]) == 10
+    assert bigger.metrics()["crows_pairs/pct_stereotype"] == first.metrics()["crows_pairs/pct_stereotype"]
+
+    cfg.tasks.lambada.limit = 12  # other options: a new entry, the old one kept
+    runner.evaluate_checkpoint(ckpt, cfg)
+    assert calls[-1] == ["lambada"]
+    cache = json.loads((run_dir / "eval" / "step50.json").read_text())
+    assert sum(entry["task"] == "lambada" for entry in cache["tasks"].values()) == 2
+
+    heldout = bigger.tables["heldout"]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(ckpt))
+    from eval.benchmarks import heldout_docs
+
+    texts = {d["id"]: d["text"] for d in heldout_docs(chunk_chars=1000, limit=4, seed=cfg.seed)}
+    assert list(heldout.columns["n_tokens"]) == [len(tok.encode(texts[i])) for i in heldout.ids]
+
+
+def test_changed_weights_are_evaluated_again(run_dir: Path, tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = small_cfg()
+    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = cfg.tasks.winobias.coreference = False
+    ckpt = run_dir / "checkpoints" / "step0"
+    before = runner.evaluate_checkpoint(ckpt, cfg).metrics()
+    make_run(run_dir, tokenizer, seed=0, steps=(0,), model_seed=999)  # step0 rewritten with other weights
+    after = runner.evaluate_checkpoint(ckpt, cfg).metrics()
+    assert after != before
+    with pytest.raises(runner.MissingResultsError, match="no cached results for lambada"):
+        cfg.tasks.lambada.enabled = True
+        runner.evaluate_checkpoint(ckpt, cfg, compute=False)
+
+
+def test_config_problems_are_listed_together() -> None:
+    cfg = EvalConfig(batch_size=0, dtype="float8", device="tpu")
+    cfg.tasks.winobias.types = [3]
+    cfg.tasks.lambada.limit = 0
+    problems = EvaluateAppConfig(eval=cfg).problems()
+    for needle in ("batch_size", "dtype", "device", "types", "lambada.limit", "path="):
+        assert any(needle in p for p in problems), needle
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("evaluate", ["path=/x"]),
+    ("evaluate", ["path=/x", "eval=quick"]),
+    ("evaluate", ["path=/x", "eval=bias", "eval.checkpoints.which=last"]),
+    ("report", ["runs=[/x]", "eval=quick"]),
+])
+def test_configs_compose_and_validate(name: str, overrides: list[str]) -> None:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides)
+    app = OmegaConf.to_object(cfg)
+    assert isinstance(app, EvaluateAppConfig if name == "evaluate" else ReportAppConfig)
+    assert app.problems() == []
+
+
+@pytest.mark.slow
+def test_command_line(run_dir: Path, tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "eval", f"path={run_dir}", "eval=bias", "eval.checkpoints.which=last",
+            "eval.threads=1", "eval.tasks.crows_pairs.limit=20", "eval.tasks.winobias.limit=10",
+            "eval.tasks.winogender.limit=10", "eval.tasks.synthetic.limit=10", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "base-s0@step100" in out.stdout and "winobias/prior" in out.stdout
+    assert (run_dir / "eval" / "step100.json").is_file()
+
+    bad = subprocess.run([*args[:3], f"path={tmp_path / 'missing'}", "eval.batch_size=0", f"hydra.run.dir={tmp_path}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    said = bad.stdout + bad.stderr  # Hydra's logging goes to stdout
+    assert "does not exist" in said and "batch_size" in said
