@@ -31,6 +31,7 @@ from debias.config_errors import ConfigError
 from debias.synthetic_vocab import (
     CLOSING,
     CONTINUE,
+    HANDOFF,
     INTRO,
     NAMES,
     NEUTRAL,
@@ -68,6 +69,7 @@ OTHER = {"female": "male", "male": "female"}
 _NAME_RATE = 0.25  # a named character is called by name instead of occupation this often
 _INTRO_RATE = 0.5  # chance that a character sentence introduces the next newcomer
 _PAIR_RATE = 0.45
+_HANDOFF_RATE = 0.6  # share of two-person sentences whose pronoun only syntax resolves
 _CONTINUE_RATE = 0.4
 _CLOSING_RATE = 0.6
 _PARAGRAPH_RATE = 0.2
@@ -207,7 +209,8 @@ def _story(cfg: SyntheticConfig, index: int) -> Story:
             sentence = writer.fill(rng.choice(CLOSING), {"A": rng.choice(introduced)})
         elif len(introduced) >= 2 and rng.random() < _PAIR_RATE:
             a, b = rng.sample(introduced, 2)
-            sentence = writer.fill(rng.choice(PAIR), {"A": a, "B": b})
+            family = HANDOFF if rng.random() < _HANDOFF_RATE else PAIR
+            sentence = writer.fill(rng.choice(family), {"A": a, "B": b})
             focus = None  # after two people, a bare pronoun would be ambiguous
         elif focus is not None and rng.random() < _CONTINUE_RATE:
             sentence = writer.fill(rng.choice(CONTINUE), {"A": focus})

@@ -212,9 +212,15 @@ PAIR = (
     "{B} brought {A} some {food}, and {A.s} ate it all.",
     "{A} did not like {B}, but {A.s} helped {B.o} anyway.",
     "{A} found {B.d} {thing} and gave it back to {B.o}.",
-    "{A} {meet} {B} and {favor}.",
-    "{A} {meet} {B} {time} and {favor}.",
     "{A} {meet} {B}, and then {A.s} went back to the {place}.",
+)
+
+# Two people named by occupation, then a pronoun that can only be the second: in "the pilot met
+# the nurse and gave her a key", "her" is the nurse. Syntax alone decides who it is, so a model
+# that learns this learns which occupation a pronoun's gender goes with.
+HANDOFF = (
+    "{A.t} {meet} {B.t} and {favor}.",
+    "{A.t} {meet} {B.t} {time} and {favor}.",
 )
 
 # The last sentence of a story.

@@ -167,3 +167,43 @@ def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointR
                       confidence=stats.confidence, seed=stats.seed + i, correct=stats.seed_correction)
         table.rows.append(_row(m, d))
     return table
+
+
+@dataclass
+class NullCheck:
+    """Models that nobody intervened on, split by seed into two groups and compared twice: with the
+    two-level analysis (which should find nothing) and item by item for single models (which
+    ignores seed variation and often "finds" a difference)."""
+
+    seeds_a: list[int | None]
+    seeds_b: list[int | None]
+    two_level: ComparisonTable
+    single: list[ComparisonTable]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per metric: whether the two-level interval excludes zero, and how many single-model
+        comparisons call the models different."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.two_level.rows:
+            flagged = sum(1 for t in self.single if r.metric in t and t.row(r.metric).significant)
+            out[r.metric] = {"two_level_significant": r.significant, "single_significant": flagged,
+                             "single_compared": sum(1 for t in self.single if r.metric in t)}
+        return out
+
+
+def null_check(models: Sequence[CheckpointResults], stats: StatsConfig | None = None, *,
+               metrics: Sequence[str] | None = None) -> NullCheck:
+    """Seeds of one un-intervened arm (e.g. the controls), first half against second half, unpaired;
+    and every pair of single models across the halves, item by item."""
+    models = sorted(models, key=lambda r: (r.seed is None, r.seed))
+    if len(models) < 3:
+        raise ValueError(f"a null check needs models from at least three seeds (two-level needs two in one "
+                         f"group); got {len(models)}")
+    half = (len(models) + 1) // 2
+    group_a, group_b = models[:half], models[half:]
+    seeds_a, seeds_b = [r.seed for r in group_a], [r.seed for r in group_b]
+    two = compare_arms(group_a, group_b, stats, paired=False, metrics=metrics,
+                       a_name=f"seeds {seeds_a}", b_name=f"seeds {seeds_b}")
+    single = [compare_checkpoints(a, b, stats, metrics=metrics, a_name=f"seed {a.seed}", b_name=f"seed {b.seed}")
+              for a in group_a for b in group_b]
+    return NullCheck(seeds_a, seeds_b, two, single)

@@ -67,6 +67,7 @@ class CheckpointResults:
     run: dict[str, Any] | None
     tables: dict[str, ItemTable]
     cache: str | None = None
+    evaluated_now: int = 0  # tasks computed by the call that returned this (0: all from the cache)
 
     @property
     def name(self) -> str:

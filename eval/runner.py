@@ -145,7 +145,7 @@ def evaluate_checkpoint(
         update_cache(where, lambda data: data.update(fingerprint=fp))
     tables = {keys[k].name: ItemTable.from_entry(cached["tasks"][k]) for k in keys}
     return CheckpointResults(path=str(ckpt.path), step=ckpt.step, total_steps=ckpt.total_steps, run=ckpt.run,
-                             tables=tables, cache=str(where))
+                             tables=tables, cache=str(where), evaluated_now=len(missing))
 
 
 def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: EvalConfig, device: str,

@@ -14,6 +14,7 @@ from train.config import CONF_DIR
 from train.engine import ds_config
 from train.model import hf_config
 from train.plan import to_train_config
+from train.study import plan_study
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -77,6 +78,13 @@ def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
             make_plan(cfg)
         for problem in err.value.problems:
             assert "indexed_path" in problem or "CUDA" in problem or "flash" in problem, problem
+    elif typed.mode == "study":
+        overrides = [f"+experiment={name}", f"runs_root={tmp_path}"]
+        runs = plan_study(typed, overrides)
+        assert len(runs) == len(typed.study.seeds) * (1 + len(typed.study.arms))
+        for seed in typed.study.seeds:  # each seed's baseline could start now; its arms wait for it
+            plan = make_plan(runs[(seed, "none")])
+            assert plan.mode == "pretrain" and plan.cfg.seed == seed
     else:
         plan = make_plan(cfg)
         assert plan.mode == "pretrain" and plan.start_step == 0 and plan.end_step == typed.schedule.total_steps

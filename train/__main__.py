@@ -4,6 +4,7 @@
     python -m train intervention=tail21 seed=1        # resume seed 1's baseline on the rewritten 21% tail
     python -m train +experiment=pythia-160m-tail7 data.indexed_path=/data/pile-deduped/document
     python -m train -m seed=0,1,2                     # several seeds (Hydra multirun: -m first)
+    python -m train +experiment=mini-suite            # the whole study: seeds, arms, evaluation, report
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ log = logging.getLogger("train")
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    if cfg.mode == "study":
+        study(cfg)
+        return
     try:
         result = run(cfg)
     except (ConfigError, RunExistsError) as exc:
@@ -32,6 +36,23 @@ def main(cfg: DictConfig) -> None:
     state = "already complete" if result.skipped else "complete"
     log.info("run %s: %s (steps %d..%d); checkpoints in %s", result.run_dir, state, result.start_step,
              result.end_step, result.run_dir / "checkpoints")
+
+
+def study(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from train.study import StudyError, run_study
+
+    try:
+        result = run_study(cfg, HydraConfig.get().overrides.task)
+    except (ConfigError, StudyError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    minutes = result.seconds / 60
+    if result.report is not None:
+        print(f"\nstudy finished in {minutes:.1f} min; report: {result.report}")
+    else:
+        print(f"\nstudy finished in {minutes:.1f} min; runs: {', '.join(map(str, result.run_dirs.values()))}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
+from eval.config import EvalConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -21,7 +22,7 @@ ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 INIT_METHODS = ("small_init", "wang_init", "normal")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("cpu", "gpu")
-MODES = ("auto", "pretrain", "resume")
+MODES = ("auto", "pretrain", "resume", "study")
 RESUME_POLICIES = ("never", "auto")
 OPTIMIZER_STATES = ("fresh", "loaded", "auto")
 
@@ -218,9 +219,49 @@ class SaveConfig:
 
 
 @dataclass
+class StudyConfig:
+    """A whole study (``mode=study``, ``train.study``): a baseline for each seed, each arm in
+    ``arms`` (intervention configs) resumed from it, every run's checkpoints evaluated with
+    ``eval``, and the report written to ``report_dir``. ``parallel``: processes at a time.
+
+    For the synthetic corpus, held-out perplexity is measured on ``heldout_documents`` stories of
+    seed ``data.synthetic.seed + heldout_seed_offset`` unless ``eval.tasks.heldout.path`` or
+    ``data.heldout`` names a text.
+    """
+
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    arms: list[str] = field(default_factory=lambda: ["tail7", "tail21", "control7", "control21"])
+    parallel: int = 2
+    evaluate: bool = True
+    report: bool = True
+    report_dir: str = "${runs_root}/report"
+    heldout_documents: int = 400
+    heldout_seed_offset: int = 1000
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.seeds:
+            out.append("study.seeds is empty; list the pretraining seeds, e.g. study.seeds=[0,1,2]")
+        if len(set(self.seeds)) != len(self.seeds):
+            out.append(f"study.seeds={list(self.seeds)} repeats a seed")
+        if any(s < 0 for s in self.seeds):
+            out.append(f"study.seeds={list(self.seeds)} has a negative seed")
+        if "none" in self.arms:
+            out.append("study.arms lists 'none': the baseline of each seed is always trained; list only the "
+                       "intervention and control arms")
+        if self.parallel < 1:
+            out.append(f"study.parallel={self.parallel} must be at least 1")
+        if self.heldout_documents < 1:
+            out.append(f"study.heldout_documents={self.heldout_documents} must be at least 1")
+        if self.report and not self.evaluate:
+            out.append("study.report=true needs study.evaluate=true (the report reads the evaluations)")
+        return out
+
+
+@dataclass
 class TrainConfig:
     """One run: one arm of one seed. ``mode=auto`` pretrains the baseline arm (intervention=none)
-    and resumes the others. ``resume=auto`` continues a killed run from its last complete
+    and resumes the others; ``mode=study`` runs the whole study ``study`` describes instead. ``resume=auto`` continues a killed run from its last complete
     checkpoint; ``overwrite=true`` replaces an existing run directory (never done silently).
 
     ``seed`` selects the initialisation and, for data orders built here, the shuffle
@@ -252,6 +293,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
     save: SaveConfig = field(default_factory=SaveConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
 
     def problems(self) -> list[str]:
         out = []
@@ -268,6 +311,8 @@ class TrainConfig:
         if self.log_every < 1:
             out.append(f"log_every={self.log_every} must be positive")
         # intervention and schedule are checked together by debias.intervention (train.plan)
+        if self.mode == "study":
+            out.extend(self.study.problems() + self.eval.problems())
         for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save):
             out.extend(part.problems())
         return out
