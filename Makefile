@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 export DEBIAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install demo test test-quick bench lint clean
+.PHONY: install demo readme-results test test-quick bench lint clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m train +experiment=mini-suite
+
+# The README's results section, from the report `make demo` wrote.
+readme-results: $(STAMP)
+	$(PY) -m eval.report.readme runs/report README.md
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from debias.pronoun_rules import is_determiner  # noqa: E402
-from debias.pronouns import AMBIGUOUS, DIRECTIONS, PRONOUN_RE, canonical_form  # noqa: E402
+from debias.pronouns import AMBIGUOUS, DIRECTIONS, PRONOUN_RE, TABLE, canonical_form, source_forms  # noqa: E402
 from debias.swapper import PronounSwapper  # noqa: E402
 
 CHALLENGE = REPO / "tests" / "data" / "pronoun_challenge.tsv"
@@ -218,6 +218,33 @@ def report(title: str, result: dict[tuple[str, str], list], show_errors: bool, p
                 print(f"    {it.where}: got {got}, want {want}: {marked}")
 
 
+def every_pronoun(swappers: dict[str, PronounSwapper], texts: list[str], gold: list[Item]) -> None:
+    """Accuracy per direction over every gendered pronoun a direction rewrites (the table forms
+    too), on whole treebank sentences; ambiguous forms without a gold tag are not counted."""
+    det = {(it.text, it.start): it.determiner for it in gold}
+    print(f"  {'direction':13} {'correct':>8} {'total':>6} {'accuracy':>9} {'wilson95_lo':>12}")
+    for direction, swapper in swappers.items():
+        sources = set(source_forms(direction))
+        chosen = [t for t in texts if any(canonical_form(m.group()) in sources for m in PRONOUN_RE.finditer(t))]
+        correct = total = 0
+        for text, plan in zip(chosen, swapper.plan_batch(chosen), strict=True):
+            by_start = {s.start: s for s in plan}
+            for m in PRONOUN_RE.finditer(text):
+                form = canonical_form(m.group())
+                if form not in sources:
+                    continue
+                if form in AMBIGUOUS:
+                    if (text, m.start()) not in det:
+                        continue
+                    want = AMBIGUOUS[form][0 if det[(text, m.start())] else 1]
+                else:
+                    want = TABLE[form]
+                swap = by_start.get(m.start())
+                total += 1
+                correct += bool(swap and swap.target and swap.target.lower() == want)
+        print(f"  {direction:13} {correct:8d} {total:6d} {correct / total:9.4f} {wilson_lower(correct, total):12.4f}")
+
+
 def window_agreement(swapper: PronounSwapper, full: Language, items: list[Item]) -> None:
     """Compare the tag of each pronoun in its window with the tag the full pipeline gives it in
     the whole sentence, and the rules' decision on the window with their decision on the sentence."""
@@ -271,6 +298,10 @@ def main() -> None:
 
     report(f"UD English EWT + GUM + LinES ({len(all_ud)} his/her)", score(swappers, all_ud), False,
            tagger_alone(swappers["both"], all_ud))
+
+    texts = [text for files in UD_FILES.values() for rel in files for text, _ in read_conllu(data_dir / rel)]
+    print("\nevery gendered pronoun each direction rewrites, UD EWT + GUM + LinES sentences")
+    every_pronoun(swappers, texts, all_ud)
 
     if not args.no_agreement:
         print("\nwindow vs whole sentence (UD EWT + GUM + LinES sentences with his/her)")

@@ -3,8 +3,7 @@ tail rewrite. Heavy modules (spaCy, tokenizers) load on first use of the name th
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from debias.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -22,17 +21,11 @@ _EXPORTS = {
     "nearest_checkpoint": "debias.intervention",
     "intervention_steps": "debias.intervention",
     "rewrite_tail": "debias.tail",
-    "verify_tail": "debias.tail",
-    "TailVerificationError": "debias.tail",
+    "verify_tail": "debias.tail_verify",
+    "TailVerificationError": "debias.tail_verify",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'debias' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -29,7 +29,8 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from debias.config import DataConfig
+from debias.config import DataConfig, ScheduleConfig
+from debias.fetch import sha256_file
 from debias.indexed import IndexedDatasetWriter, best_dtype, strip_extension
 from debias.text_corpus import read_corpus, split_document
 
@@ -73,14 +74,6 @@ def load_tokenizer(path: str | os.PathLike) -> tuple[Tokenizer, int]:
             "that has one (GPT-NeoX's, or debias.bpe.train_bpe)"
         )
     return tok, eod
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tokenize_documents(
@@ -229,6 +222,21 @@ def _publish_dir(tmp: Path, dest: Path) -> None:
         if not (dest / ORDER_META).is_file():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_data_order(
+    data_cfg: DataConfig,
+    schedule: ScheduleConfig,
+    seed: int = 0,
+    out_dir: str | os.PathLike = "data_orders",
+    *,
+    progress: bool = True,
+) -> tuple[Path, Path]:
+    """The data order that pretraining seed ``seed`` reads over ``schedule``: shuffled with
+    ``data.shuffle_seed + seed`` and long enough for every step. Training and ``debias-rewrite``
+    both ask here, so a tail rewritten by either is the tail the other would read."""
+    return prepare_data_order(data_cfg, None, out_dir, seed=data_cfg.shuffle_seed + seed,
+                              min_steps=schedule.total_steps, progress=progress)
 
 
 def prepare_data_order(

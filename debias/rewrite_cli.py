@@ -46,6 +46,7 @@ class RewriteConfig:
     tokenizer: str | None = None
     output: str | None = None
     data_orders_dir: str = "runs/data_orders"
+    seed: int = 0  # the pretraining seed whose data order (shuffle data.shuffle_seed + seed) is rewritten
     workers: int = 1
     shard_rows: int | None = None
     verify: bool = True
@@ -93,17 +94,18 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
     for p in cfg.problems():
         problems.add(p)
     problems.raise_if_any()
-    from debias.tail import rewrite_tail, verify_tail
+    from debias.tail import rewrite_tail
+    from debias.tail_verify import verify_tail
 
     start, end = intervention_steps(cfg.intervention, cfg.schedule)
     if cfg.source is not None:
         source, tokenizer = Path(cfg.source), Path(cfg.tokenizer)
         rows_per_step = cfg.data.rows_per_step
     else:
-        from debias.corpus import prepare_data_order
+        from debias.corpus import run_data_order
 
-        source, tokenizer = prepare_data_order(
-            cfg.data, None, cfg.data_orders_dir, progress=cfg.progress
+        source, tokenizer = run_data_order(
+            cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress
         )
         rows_per_step = cfg.data.rows_per_step
     direction = cfg.intervention.direction

@@ -13,8 +13,7 @@ The study calls (names load on first use)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from debias.lazy import lazy_getattr
 
 _EXPORTS = {
     "EvalConfig": "eval.config",
@@ -37,10 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'eval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

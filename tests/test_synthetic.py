@@ -297,4 +297,4 @@ def test_conf_data_synthetic_composes():
     data = OmegaConf.to_object(cfg.data)
     assert isinstance(data, DataConfig) and isinstance(data.synthetic, SyntheticConfig)
     assert data.source == "synthetic" and data.problems() == []
-    assert data.synthetic.stereotype_rate == 0.9
+    assert data.synthetic.stereotype_rate == 1.0  # the study's strong, known bias

@@ -13,7 +13,8 @@ import pytest
 from debias.corpus import build_data_order
 from debias.pronouns import FEMININE, MASCULINE, find_pronouns
 from debias.row_rewrite import is_whole_word, plan_text, row_segments
-from debias.tail import TailVerificationError, rewrite_tail, verify_tail
+from debias.tail import rewrite_tail
+from debias.tail_verify import TailVerificationError, verify_tail
 from debias.text_corpus import decode_text
 from debias.token_bytes import ByteVocab
 

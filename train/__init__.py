@@ -7,8 +7,7 @@ Entry points: ``train.run(cfg)`` trains one run (one arm of one seed) from a Hyd
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from debias.lazy import lazy_getattr
 
 _EXPORTS = {
     "run": "train.trainer",
@@ -26,10 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -7,7 +7,6 @@ rewritten tail (``debias.tail.rewrite_tail``'s output, which holds only the rows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 
 from debias.config_errors import ConfigError
 from debias.data_order import DataOrder
+from debias.fetch import sha256_file
 from train.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -42,28 +42,6 @@ class TrainingData:
         return f"{self.tail_dir / 'tail'} (rewritten tail)" if self.tail is not None else str(self.prefix)
 
 
-def _documents(plan: Plan) -> list[str] | None:
-    data = plan.cfg.data
-    if data.source != "synthetic":
-        return None
-    from debias.synthetic import generate_documents
-
-    return generate_documents(data.synthetic)
-
-
-def order_seed(plan: Plan) -> int:
-    """The shuffle seed of a data order built here: each pretraining seed gets its own order."""
-    return plan.cfg.data.shuffle_seed + plan.cfg.seed
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def default_tail_dir(plan: Plan, prefix: Path) -> Path:
     """``<data order folder>/tails/<direction>-<start>-<end>``, where ``debias-rewrite`` puts it too,
     so one rewrite serves every run of it."""
@@ -80,7 +58,7 @@ def _check_manifest(manifest: dict[str, Any], plan: Plan, prefix: Path, tail_dir
            "or set tail= to the right one" for key, value in expect.items() if manifest.get(key) != value]
     source = manifest.get("source") or {}
     want = source.get("idx_sha256")
-    if want and want != _sha256(prefix.with_suffix(".idx")):
+    if want and want != sha256_file(prefix.with_suffix(".idx")):
         out.append(f"{where}: the tail was rewritten from {source.get('path')}, whose index differs from this run's "
                    f"data order {prefix}.idx; rewrite the tail from this data order")
     return out
@@ -100,11 +78,10 @@ def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
 def prepare(plan: Plan) -> TrainingData:
     """Build or open the data order (and the tail) of ``plan``; raises ``ConfigError`` listing every
     way the data does not fit the run."""
-    from debias.corpus import prepare_data_order
+    from debias.corpus import run_data_order
 
     cfg = plan.cfg
-    prefix, tokenizer = prepare_data_order(cfg.data, _documents(plan), cfg.data_orders_dir, seed=order_seed(plan),
-                                           min_steps=plan.total_steps, progress=cfg.progress)
+    prefix, tokenizer = run_data_order(cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress)
     problems: list[str] = []
     meta_path = prefix.parent / "data_order.json"
     if meta_path.is_file():
@@ -132,7 +109,7 @@ def prepare(plan: Plan) -> TrainingData:
             manifest = rewrite
         elif plan.arm == "control":
             manifest = {"arm": "control", "rows": "original, not rewritten",
-                        "source": {"path": str(prefix), "idx_sha256": _sha256(prefix.with_suffix(".idx"))},
+                        "source": {"path": str(prefix), "idx_sha256": sha256_file(prefix.with_suffix(".idx"))},
                         "start_step": plan.start_step, "end_step": plan.end_step,
                         "rows_per_step": cfg.data.rows_per_step, "row_length": cfg.data.row_length,
                         "matching_rewrite": rewrite}

@@ -11,8 +11,13 @@ rerun after a crash or Ctrl-C finishes only the rest.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import multiprocessing
+import os
+import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,7 +27,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from debias.atomic import write_json
 from debias.config_errors import Problems
+from debias.intervention import intervention_steps
 from train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -94,18 +101,58 @@ def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str]) -> StudyR
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     eval_cfg = _eval_config(cfg, root)
+    _show_rewrite(runs)
     run_dirs = {key: Path(run.run_dir) for key, run in runs.items()}
-    jobs = _jobs(cfg, overrides, run_dirs, eval_cfg, logs)
+    jobs = _jobs(cfg, overrides, runs, eval_cfg, logs)
     log.info("study: %d seeds x (baseline + %s) = %d runs, %d jobs, %d at a time; logs in %s",
              len(cfg.study.seeds), ", ".join(cfg.study.arms), len(runs), len(jobs), cfg.study.parallel, logs)
-    summaries = execute(jobs, cfg.study.parallel)
+    outcomes = execute(jobs, cfg.study.parallel)
+    summaries = {k: text for k, (text, _) in outcomes.items()}
+    worked = [k for k, (_, did) in outcomes.items() if did]
     report = None
     if cfg.study.report:
         from eval.report import write_report
 
         report = write_report(list(run_dirs.values()), eval_cfg, cfg.study.report_dir,
                               title=f"pythia-debias study: {cfg.model.name} on {cfg.data.name}").html
+        _record(Path(cfg.study.report_dir) / "study.json", cfg, overrides, summaries, worked,
+                time.time() - started)
     return StudyResult(run_dirs, report, time.time() - started, summaries, eval_cfg)
+
+
+def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
+    """Print what the intervention does to text, on a sample of the study's own corpus."""
+    arms = [c for c in runs.values() if c.intervention.arm == "intervention"]
+    if not arms:
+        return
+    from debias.swapper import PronounSwapper
+
+    cfg = arms[0]
+    if cfg.data.source == "synthetic":
+        from debias.synthetic import generate_documents
+
+        text = generate_documents(replace(cfg.data.synthetic, num_documents=3))[2]
+    else:
+        text = "He said the book was his, and he'd lend it to a friend of his. Let her go; the car is hers."
+    sample = " ".join(text.split()[:45])
+    swapped = PronounSwapper(cfg.intervention.direction).swap(sample)
+    print(f"\nthe rewrite ({cfg.intervention.direction}) on a sample of the corpus:\n  before: {sample}\n"
+          f"  after:  {swapped}\n", flush=True)
+
+
+def _record(path: Path, cfg: TrainConfig, overrides: Sequence[str], summaries: dict[str, str],
+            worked: list[str], seconds: float) -> None:
+    """Write where and how the report's numbers were made. Each invocation is kept, so that a study
+    finished over several (after a crash) still says how long its work took in all."""
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    runs = [*old.get("invocations", []), {
+        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "minutes": round(seconds / 60, 1), "jobs_with_work": len(worked), "jobs": summaries}]
+    write_json(path, {"command": "python -m train " + " ".join(overrides), "machine": machine(),
+                      "model": cfg.model.name, "data": cfg.data.name, "seeds": list(cfg.study.seeds),
+                      "arms": list(cfg.study.arms),
+                      "minutes_of_work": round(sum(r["minutes"] for r in runs if r["jobs_with_work"]), 1),
+                      "invocations": runs})
 
 
 def _eval_config(cfg: TrainConfig, root: Path) -> Any:
@@ -127,8 +174,8 @@ def _eval_config(cfg: TrainConfig, root: Path) -> Any:
     return replace(eval_cfg, tasks=replace(eval_cfg.tasks, heldout=heldout))
 
 
-def _jobs(cfg: TrainConfig, overrides: Sequence[str], run_dirs: dict[tuple[int, str], Path], eval_cfg: Any,
-          logs: Path) -> list[Job]:
+def _jobs(cfg: TrainConfig, overrides: Sequence[str], runs: dict[tuple[int, str], TrainConfig],
+          eval_cfg: Any, logs: Path) -> list[Job]:
     """Baselines first (everything waits on them), then each seed's arms; each run's evaluation
     as soon as that run is trained."""
     jobs: list[Job] = []
@@ -141,20 +188,25 @@ def _jobs(cfg: TrainConfig, overrides: Sequence[str], run_dirs: dict[tuple[int, 
             jobs.append(Job(f"train s{seed} {arm}", _train_job, (run_overrides(overrides, seed=seed, arm=arm),),
                             after=(f"train s{seed} baseline",), log_file=logs / f"s{seed}-{arm}.log"))
     if cfg.study.evaluate:
-        for (seed, arm), run_dir in run_dirs.items():
+        # The report compares each arm with its baseline at the arm's start: evaluate those too.
+        starts = sorted({intervention_steps(r.intervention, r.schedule)[0] for r in runs.values()
+                         if r.intervention.arm != "baseline"})
+        for (seed, arm), run in runs.items():
+            run_dir = Path(run.run_dir)
             name = "baseline" if arm == "none" else arm
-            jobs.append(Job(f"eval s{seed} {name}", _eval_job, (str(run_dir), eval_cfg),
+            extra = starts if arm == "none" else []
+            jobs.append(Job(f"eval s{seed} {name}", _eval_job, (str(run_dir), eval_cfg, extra),
                             after=(f"train s{seed} {name}",), log_file=logs / f"s{seed}-{name}-eval.log"))
     return jobs
 
 
-def execute(jobs: list[Job], parallel: int) -> dict[str, str]:
+def execute(jobs: list[Job], parallel: int) -> dict[str, Any]:
     """Run ``jobs`` in fresh processes, ``parallel`` at a time, in list order as their dependencies
     allow. A failed job stops the jobs that wait on it, not the others; at the end a ``StudyError``
-    names every failure. Returns what each job said it did."""
+    names every failure. Returns what each job returned."""
     pending = {job.key: job for job in jobs}
     running: dict[Future[Any], tuple[Job, float]] = {}
-    done: dict[str, str] = {}
+    done: dict[str, Any] = {}
     failed: dict[str, str] = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=parallel, mp_context=ctx, max_tasks_per_child=1) as pool:
@@ -179,7 +231,7 @@ def execute(jobs: list[Job], parallel: int) -> dict[str, str]:
                     log.error("FAILED %s: %s", job.key, failed[job.key])
                     continue
                 done[job.key] = summary
-                log.info("done   %-28s %6.0f s  %s  [%d/%d]", job.key, time.time() - t0, summary, len(done),
+                log.info("done   %-28s %6.0f s  %s  [%d/%d]", job.key, time.time() - t0, summary[0], len(done),
                          len(jobs))
     if failed:
         lines = "\n".join(f"  - {k}: {why}" for k, why in failed.items())
@@ -191,23 +243,50 @@ def execute(jobs: list[Job], parallel: int) -> dict[str, str]:
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], log_file: Path | None) -> Any:
     """In the worker: send this job's logging to its own file, then run it."""
     if log_file is not None:
-        handler = logging.FileHandler(log_file)
+        # Everything the job prints (progress bars, library warnings) goes to its log, not the console.
+        out = open(log_file, "a", buffering=1)  # noqa: SIM115 - lives as long as the worker
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        sys.stdout = sys.stderr = out
+        handler = logging.StreamHandler(out)
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     return fn(*args)
 
 
-def _train_job(overrides: list[str]) -> str:
+def _train_job(overrides: list[str]) -> tuple[str, bool]:
+    """(what it did, whether it did any work)."""
     from train.compose_config import compose
     from train.trainer import run
 
     result = run(compose(overrides))
-    return "already complete" if result.skipped else f"steps {result.start_step}..{result.end_step}"
+    if result.skipped:
+        return "already complete", False
+    return f"steps {result.start_step}..{result.end_step}", True
 
 
-def _eval_job(run_dir: str, eval_cfg: Any) -> str:
-    from eval.runner import evaluate_run
+def _eval_job(run_dir: str, eval_cfg: Any, extra_steps: list[int]) -> tuple[str, bool]:
+    from eval.checkpoints import find_checkpoints
+    from eval.runner import evaluate_checkpoint, evaluate_run
 
     results = evaluate_run(run_dir, eval_cfg)
+    have = {r.step for r in results}
+    results += [evaluate_checkpoint(c, eval_cfg) for c in find_checkpoints(run_dir)
+                if c.step in extra_steps and c.step not in have]
     computed = sum(1 for r in results if r.evaluated_now)
-    return f"{len(results)} checkpoints ({computed} evaluated now, {len(results) - computed} from cache)"
+    return f"{len(results)} checkpoints ({computed} evaluated now, {len(results) - computed} from cache)", computed > 0
+
+
+def machine() -> str:
+    """A short description of this computer, for the record of where numbers were made."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{os.cpu_count()} cores of {cpu}, torch {torch.__version__}, {platform.system()}"
