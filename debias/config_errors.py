@@ -6,10 +6,15 @@ from __future__ import annotations
 class ConfigError(ValueError):
     """A configuration has one or more problems; ``problems`` lists each in words a user can act on."""
 
-    def __init__(self, problems: list[str], *, where: str = "config") -> None:
+    def __init__(self, problems: list[str], where: str = "config") -> None:
         self.problems = list(problems)
+        self.where = where
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) with the {where}:\n{lines}")
+
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its parts when it crosses a process boundary (the study's worker processes).
+        return (self.__class__, (self.problems, self.where))
 
 
 class Problems:

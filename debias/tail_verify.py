@@ -43,6 +43,14 @@ class TailVerificationError(ValueError):
         self.step = step
         self.source_row = source_row
 
+    def __reduce__(self) -> tuple:
+        # Keep row/step when raised in a worker process and re-raised in the parent.
+        return (_rebuild, (self.args[0], self.row, self.step, self.source_row))
+
+
+def _rebuild(message: str, row: int | None, step: int | None, source_row: int | None) -> TailVerificationError:
+    return TailVerificationError(message, row=row, step=step, source_row=source_row)
+
 
 def rows_sha256(dataset: MMapIndexedDataset, start: int, stop: int, progress: bool = False) -> str:
     """sha256 of the ``.bin`` bytes of rows ``start..stop-1`` (the bytes a rewrite read)."""

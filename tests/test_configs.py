@@ -139,3 +139,12 @@ def test_mode_must_match_the_arm(tmp_path: Path) -> None:
         make_plan(compose(["+experiment=mini-test", "mode=resume", f"runs_root={tmp_path}"]))
     with pytest.raises(ConfigError, match="no baseline run at"):
         make_plan(compose(["+experiment=mini-test", "intervention=tail7", f"runs_root={tmp_path}"]))
+
+
+def test_config_error_keeps_its_problems_across_processes() -> None:
+    """The study runs each job in a worker process: its ConfigError must arrive whole."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ConfigError(["first problem", "second problem"], where="training config")))
+    assert err.problems == ["first problem", "second problem"] and err.where == "training config"
+    assert str(err).startswith("2 problem(s) with the training config")

@@ -4,6 +4,7 @@ resumable, every direction, and a verifier that catches a tampered row."""
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -273,6 +274,11 @@ def test_verify_catches_a_tampered_row(
         k,
         10 + k // RPS,
         10 * RPS + k,
+    )
+    # raised in a worker process, it reaches the parent with the same row and step
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.row, again.step, again.source_row, str(again)) == (
+        info.value.row, info.value.step, info.value.source_row, str(info.value)
     )
 
 

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from tests.lr_formula import design_lr
 from train.lr import floor_step, pythia_lr
 
 PEAK = 6e-4  # Pythia-160M
 T = 143_000
-
-
-def design_lr(n: int, peak: float, total: int) -> float:
-    """DESIGN.md section 1, literally: w = 0.01 T, m = min(n, T - w), min_lr = 0.1 peak."""
-    w = 0.01 * total
-    m = min(n, total - w)
-    if n <= w:
-        return peak * m / w
-    return max(0.1 * peak, peak / 2 * (1 + math.cos(math.pi * (m - w) / total)))
 
 
 @pytest.mark.parametrize("step", [0, 1, 713, 1429, 1430, 1431, 50_000, 113_000, 115_139, 115_140, 133_000,

@@ -8,7 +8,6 @@ under /tmp/torch_extensions); the baseline run is shared by the whole module.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from debias.config_errors import ConfigError
+from tests.lr_formula import design_lr
 from train import compose, make_plan, read_log, run
 from train.rundir import RunExistsError
 
@@ -170,14 +170,6 @@ def test_existing_run_is_never_silently_overwritten(root: Path, baseline: Path) 
     result = run(cfg_for(root, "name=replaced", "schedule.total_steps=10", "schedule.checkpoint_interval=5",
                          "overwrite=true", "seed=2"))
     assert json.loads((result.run_dir / "run.json").read_text())["seed"] == 2
-
-
-def design_lr(n: int, peak: float, total: int) -> float:
-    w = 0.01 * total
-    m = min(n, total - w)
-    if n <= w:
-        return peak * m / w
-    return max(0.1 * peak, peak / 2 * (1 + math.cos(math.pi * (m - w) / total)))
 
 
 @pytest.mark.parametrize(("start", "end"), [(10, 16), (1130, 1132), (1330, 1332), (1420, 1430)],

@@ -234,7 +234,7 @@ class StudyConfig:
     parallel: int = 2
     evaluate: bool = True
     report: bool = True
-    report_dir: str = "${runs_root}/report"
+    report_dir: str = "${runs_root}/report/${model.name}-${data.name}"
     heldout_documents: int = 400
     heldout_seed_offset: int = 1000
 

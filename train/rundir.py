@@ -90,7 +90,9 @@ def open_run_dir(plan: Plan, resolved: dict[str, Any]) -> Restart:
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
         old = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
-        diffs = [d for key in FROZEN for d in _differences({key: old.get(key)}, {key: resolved.get(key)})]
+        diffs = [d for key in FROZEN for d in _differences({key: old.get(key)}, {key: resolved.get(key)})
+                 # a baseline reads no rewrite, so the direction of the arms that will branch off it is not its own
+                 if not (plan.arm == "baseline" and d.startswith("intervention.direction:"))]
         if diffs:
             raise ConfigError([*diffs, f"resume=auto continues {run_dir} only with the config it started with "
                                        "(its config.yaml); use another run_dir for a changed config"],
