@@ -1,0 +1,45 @@
+"""``python -m eval.report``: evaluate the runs' checkpoints where the cache lacks results, compare
+arms, and write ``report.html``, ``report.md`` and ``results.json``.
+
+    python -m eval.report runs=[runs/] out=report eval=quick
+    python -m eval.report runs=[runs/base-s0,runs/tail21-s0,runs/control21-s0] evaluate_missing=false
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from debias.config_errors import ConfigError, Problems
+from eval.checkpoints import CheckpointError
+from eval.config import ReportAppConfig
+from eval.report import write_report
+from eval.runner import MissingResultsError
+
+log = logging.getLogger("eval.report")
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="report", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    app: ReportAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    problems = Problems("report config")
+    for p in app.problems():
+        problems.add(p)
+    for raw in app.runs:
+        problems.check(Path(raw).expanduser().exists(), f"runs: {raw} does not exist")
+    try:
+        problems.raise_if_any()
+        paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
+    except (ConfigError, CheckpointError, MissingResultsError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
+
+
+if __name__ == "__main__":
+    main()

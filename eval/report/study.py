@@ -1,0 +1,303 @@
+"""From run directories to the numbers of a report: runs grouped into arms, the comparisons that
+answer "what did the rewrite change", series, emergence timing and the cost in perplexity.
+
+Arms: runs of one model with the same role (baseline, intervention, control), start step and
+direction; each run in an arm is one pretraining seed. Comparisons use each run's last evaluated
+checkpoint: intervention vs its control (the honest baseline: same resume, unmodified rows),
+intervention vs baseline, and control vs baseline (what resuming alone does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.checkpoints import expand_paths, find_checkpoints, read_json
+from eval.compare import ComparisonTable, common_ids, compare_arms, null_check
+from eval.config import EvalConfig
+from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
+from eval.results import CheckpointResults
+from eval.runner import evaluate_checkpoint
+from eval.series import arm_series, emergence, run_series
+from eval.stats import arm_interval
+
+log = logging.getLogger(__name__)
+
+SERIES_METRICS = (
+    "crows_pairs_gender/pct_stereotype",
+    "winobias/pref_pro",
+    "winobias/prior",
+    "winobias/association",
+    "winobias_coref/net_bias",
+    "winogender/prior",
+    "winogender/association",
+    "synthetic/prior",
+    "synthetic/association",
+    "lambada/acc",
+    "lambada/ppl",
+    "heldout/ppl_token",
+)
+ROLE_ORDER = {"baseline": 0, "control": 1, "intervention": 2}
+
+
+@dataclass
+class Run:
+    path: Path
+    info: dict[str, Any]
+    manifest: dict[str, Any] | None
+    results: list[CheckpointResults]
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or self.path.name)
+
+    @property
+    def final(self) -> CheckpointResults:
+        return max(self.results, key=lambda r: r.step or 0)
+
+
+@dataclass
+class Arm:
+    model: str
+    role: str
+    start_step: int
+    total_steps: int | None
+    direction: str | None
+    runs: list[Run] = field(default_factory=list)
+    label: str = ""
+
+    @property
+    def start_fraction(self) -> float | None:
+        return self.start_step / self.total_steps if self.total_steps and self.role != "baseline" else None
+
+    @property
+    def finals(self) -> list[CheckpointResults]:
+        return [r.final for r in sorted(self.runs, key=lambda r: (r.info.get("seed") is None, r.info.get("seed")))]
+
+
+def load_runs(run_dirs: Sequence[str | Path], cfg: EvalConfig, *, compute: bool = True) -> list[Run]:
+    """Every run under ``run_dirs`` with its selected checkpoints evaluated (or read from cache).
+
+    Baseline runs also get their checkpoints at the other runs' start steps, whatever the
+    selection, so that the report can show each intervention's "before".
+    """
+    groups = expand_paths(list(run_dirs), cfg.checkpoints)
+    infos = []
+    for run_dir, checkpoints in groups:
+        if run_dir is None:
+            raise ValueError(f"{checkpoints[0].path}: the report needs run directories (with run.json), not a checkpoint")
+        infos.append(read_json(run_dir / "run.json") or checkpoints[-1].run or {"name": run_dir.name})
+    starts = {int(i["start_step"]) for i in infos if i.get("arm") in ("intervention", "control") and i.get("start_step")}
+    runs = []
+    for (run_dir, checkpoints), info in zip(groups, infos, strict=True):
+        if (info.get("arm") or "baseline") == "baseline" and starts:
+            have = {c.step for c in checkpoints}
+            extra = [c for c in find_checkpoints(run_dir) if c.step in starts and c.step not in have]
+            checkpoints = sorted(checkpoints + extra, key=lambda c: c.step or 0)
+        results = [evaluate_checkpoint(c, cfg, compute=compute) for c in checkpoints]
+        runs.append(Run(run_dir, info, read_json(run_dir / "manifest.json"), results))
+    return runs
+
+
+def group_arms(runs: Sequence[Run]) -> list[Arm]:
+    arms: dict[tuple, Arm] = {}
+    for run in runs:
+        info = run.info
+        role = str(info.get("arm") or "baseline")
+        start = int(info.get("start_step") or 0) if role != "baseline" else 0
+        key = (str(info.get("model") or "model"), role, start, info.get("direction") if role == "intervention" else None)
+        arm = arms.setdefault(key, Arm(key[0], role, start, info.get("total_steps"), key[3]))
+        arm.runs.append(run)
+    several_models = len({a.model for a in arms.values()}) > 1
+    for arm in arms.values():
+        label = arm.role
+        if arm.role != "baseline" and arm.total_steps:
+            label += f" {round(100 * (arm.total_steps - arm.start_step) / arm.total_steps)}%"
+        if arm.direction:
+            label += f" ({arm.direction})"
+        arm.label = f"{arm.model} {label}" if several_models else label
+    return sorted(arms.values(), key=lambda a: (a.model, ROLE_ORDER.get(a.role, 9), a.start_step, a.direction or ""))
+
+
+def plan_comparisons(arms: Sequence[Arm]) -> list[tuple[Arm, Arm, str]]:
+    """(a, b, title) pairs, each read as b - a, most telling first."""
+    out = []
+    for arm in arms:
+        if arm.role != "intervention":
+            continue
+        same = [a for a in arms if a.model == arm.model]
+        for other in same:
+            if other.role == "control" and other.start_step == arm.start_step:
+                out.append((other, arm, f"{arm.label} - {other.label}"))
+        for other in same:
+            if other.role == "baseline":
+                out.append((other, arm, f"{arm.label} - {other.label}"))
+    for arm in arms:
+        if arm.role == "control":
+            for other in arms:
+                if other.role == "baseline" and other.model == arm.model:
+                    out.append((other, arm, f"{arm.label} - {other.label} (resuming alone)"))
+    return out
+
+
+def _interval_dict(models: list[CheckpointResults], name: str, cfg: EvalConfig) -> dict[str, Any] | None:
+    m = BY_NAME[name]
+    if not models or any(m.table(r.tables) is None for r in models):
+        return None
+    ids = common_ids(models, m)
+    cols = [item_columns(m, r.tables, ids)[1] for r in models]
+    if len(ids) < 2:
+        return None
+    ci = arm_interval(cols, m.fn, n_boot=cfg.stats.n_boot, confidence=cfg.stats.confidence, seed=cfg.stats.seed,
+                      correct=cfg.stats.seed_correction)
+    return {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "n_models": ci.n_models, "n_items": ci.n_items}
+
+
+def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not manifest:
+        return None
+    counts = manifest.get("counts") or {}
+    totals = manifest.get("totals") or {}
+
+    def left(c: dict[str, Any]) -> int:
+        value = c.get("left", 0)
+        return sum(value.values()) if isinstance(value, dict) else int(value)
+
+    return {
+        "direction": manifest.get("direction"),
+        "steps": [manifest.get("start_step"), manifest.get("end_step")],
+        "rows": totals.get("rows") or (manifest.get("source") or {}).get("rows"),
+        "seen": totals.get("seen", sum(int(c.get("seen", 0)) for c in counts.values())),
+        "swapped": totals.get("swapped", sum(int(c.get("swapped", 0)) for c in counts.values())),
+        "left": totals.get("left", sum(left(c) for c in counts.values())),
+        "noncanonical": manifest.get("noncanonical"),
+        "by_form": {f: {"seen": c.get("seen"), "swapped": c.get("swapped"), "left": left(c)} for f, c in counts.items()},
+    }
+
+
+def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
+    """Items whose score moved most between the arms' final checkpoints (mean over seeds), with text."""
+    from eval import benchmarks, winobias
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    finals_a, finals_b = a.finals, b.finals
+    m = BY_NAME["winobias/prior"]
+    if all(m.table(r.tables) for r in finals_a + finals_b):
+        ids = common_ids(finals_a + finals_b, m)
+        la = np.mean([pair_logodds(item_columns(m, r.tables, ids)[1]) for r in finals_a], axis=0)
+        lb = np.mean([pair_logodds(item_columns(m, r.tables, ids)[1]) for r in finals_b], axis=0)
+        order = np.argsort(-np.abs(lb - la))[:limit]
+        pairs = {p.id: p for p in winobias.load_pairs()}
+        out["winobias"] = [{"id": ids[i], "female": pairs[ids[i]].female_sentence, "male": pairs[ids[i]].male_sentence,
+                            "stereotype": pairs[ids[i]].stereotype, "a": float(la[i]), "b": float(lb[i])}
+                           for i in order if ids[i] in pairs]
+    m = BY_NAME["crows_pairs_gender/pct_stereotype"]
+    if all(m.table(r.tables) for r in finals_a + finals_b):
+        ids = common_ids(finals_a + finals_b, m)
+        ids_g = item_columns(m, finals_a[0].tables, ids)[0]
+
+        def margins(results: list[CheckpointResults]) -> np.ndarray:
+            cols = [item_columns(m, r.tables, ids)[1] for r in results]
+            return np.mean([c["ll_more"] - c["ll_less"] for c in cols], axis=0)
+
+        ma, mb = margins(finals_a), margins(finals_b)
+        order = np.argsort(-np.abs(mb - ma))[:limit]
+        docs = {d["id"]: d for d in benchmarks.crows_pairs_docs()}
+        out["crows_pairs_gender"] = [{"id": ids_g[i], "more": docs[ids_g[i]]["sent_more"],
+                                      "less": docs[ids_g[i]]["sent_less"], "a": float(ma[i]), "b": float(mb[i])}
+                                     for i in order if ids_g[i] in docs]
+    return out
+
+
+NULL_METRICS = ("winobias/prior", "winobias/association", "synthetic/prior", "synthetic/association",
+                "winogender/prior", "winogender/association", "winobias_coref/net_bias",
+                "crows_pairs_gender/pct_stereotype")
+
+
+def _null_check(arm: Arm, cfg: EvalConfig) -> dict[str, Any]:
+    """A control arm's seeds against each other: the same treatment, so any "difference" is noise."""
+    check = null_check(arm.finals, cfg.stats, metrics=NULL_METRICS)
+    return {"arm": arm.label, "seeds_a": check.seeds_a, "seeds_b": check.seeds_b,
+            "two_level": check.two_level.to_dicts(), "single": [
+                {"a": t.a_name, "b": t.b_name, "rows": t.to_dicts()} for t in check.single],
+            "summary": check.summary()}
+
+
+def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, Any]:
+    """Everything the report shows, as plain JSON-able data (also written as results.json)."""
+    arms = group_arms(runs)
+    label_of = {id(r): a.label for a in arms for r in a.runs}
+    data: dict[str, Any] = {
+        "title": title,
+        "generated": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "confidence": cfg.stats.confidence,
+        "eval_config": asdict(cfg),
+        "metrics": {m.name: {"label": m.label, "kind": m.kind, "part": m.part, "null": m.null,
+                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS},
+        "runs": [],
+        "arms": [],
+        "comparisons": [],
+        "series": {},
+        "emergence": {},
+        "movers": [],
+    }
+    for run in runs:
+        data["runs"].append({
+            "name": run.name, "path": str(run.path), "arm": label_of[id(run)], "role": run.info.get("arm"),
+            "model": run.info.get("model"), "seed": run.info.get("seed"), "start_step": run.info.get("start_step"),
+            "end_step": run.info.get("end_step"), "total_steps": run.info.get("total_steps"),
+            "direction": run.info.get("direction"), "resumed_from": run.info.get("resumed_from"),
+            "manifest": _manifest_summary(run.manifest),
+            "checkpoints": [{"step": r.step, "fraction": r.fraction, "metrics": r.metrics()} for r in run.results],
+        })
+    for arm in arms:
+        finals = arm.finals
+        first = finals[0]
+        data["arms"].append({
+            "label": arm.label, "model": arm.model, "role": arm.role, "start_step": arm.start_step,
+            "start_fraction": arm.start_fraction, "total_steps": arm.total_steps, "direction": arm.direction,
+            "runs": [r.name for r in arm.runs], "seeds": [r.info.get("seed") for r in arm.runs],
+            "final_steps": sorted({r.step for r in finals}),
+            "items": {name: len(t) for name, t in first.tables.items()},
+            "final": {m.name: iv for m in METRICS if (iv := _interval_dict(finals, m.name, cfg)) is not None},
+        })
+    baselines = {a.model: a for a in arms if a.role == "baseline"}
+    for arm, entry in zip(arms, data["arms"], strict=True):
+        base = baselines.get(arm.model)
+        if arm.role != "baseline" and base is not None:
+            at_start = [r for run in base.runs for r in run.results if r.step == arm.start_step]
+            if len(at_start) == len(base.runs):
+                entry["baseline_at_start"] = {m.name: iv for m in METRICS if m.kind == "capability"
+                                              and (iv := _interval_dict(at_start, m.name, cfg)) is not None}
+    for a, b, name in plan_comparisons(arms):
+        table: ComparisonTable = compare_arms(a.finals, b.finals, cfg.stats, a_name=a.label, b_name=b.label)
+        data["comparisons"].append({"title": name, "a": a.label, "b": b.label, "rows": table.to_dicts(),
+                                    "markdown": table.to_markdown()})
+        if len(data["movers"]) < 2:
+            data["movers"].append({"title": name, "a": a.label, "b": b.label, **_movers(a, b)})
+    data["null_checks"] = [_null_check(arm, cfg) for arm in arms if arm.role == "control" and len(arm.runs) >= 3]
+    for name in SERIES_METRICS:
+        m = BY_NAME[name]
+        per_run = {}
+        for run in runs:
+            pts = run_series(run.results, name, cfg.stats)
+            if pts:
+                per_run[run.name] = {"arm": label_of[id(run)], "points": [asdict(p) for p in pts]}
+        if not per_run:
+            continue
+        per_arm = {}
+        for arm in arms:
+            pts = arm_series([r.results for r in arm.runs], name, cfg.stats)
+            if pts:
+                per_arm[arm.label] = [asdict(p) for p in pts]
+                if m.null is not None:
+                    data["emergence"].setdefault(arm.label, {})[name] = emergence(pts, m.null)
+        data["series"][name] = {"label": m.label, "null": m.null, "runs": per_run, "arms": per_arm}
+    data["intervention_starts"] = sorted({a.start_fraction for a in arms if a.start_fraction is not None})
+    return data
