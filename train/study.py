@@ -136,8 +136,8 @@ def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
         text = "He said the book was his, and he'd lend it to a friend of his. Let her go; the car is hers."
     sample = " ".join(text.split()[:45])
     swapped = PronounSwapper(cfg.intervention.direction).swap(sample)
-    print(f"\nthe rewrite ({cfg.intervention.direction}) on a sample of the corpus:\n  before: {sample}\n"
-          f"  after:  {swapped}\n", flush=True)
+    log.info("the rewrite (%s) on a sample of the corpus:\n  before: %s\n  after:  %s", cfg.intervention.direction,
+             sample, swapped)
 
 
 def _record(path: Path, cfg: TrainConfig, overrides: Sequence[str], summaries: dict[str, str],

@@ -64,7 +64,12 @@ def runs_table(data: dict[str, Any]) -> Table:
             f"{resumed.get('hub') or resumed.get('path')}@{resumed.get('revision') or resumed.get('step')}, "
             f"optimizer {resumed.get('optimizer')}")
         man = r.get("manifest")
-        swaps = "-" if not man else f"{man['swapped']:,} / {man['seen']:,} ({man['left']:,})"
+        if not man:
+            swaps = "-"
+        elif man.get("control"):
+            swaps = "none: original rows"
+        else:
+            swaps = f"{man['swapped']:,} / {man['seen']:,} ({man['left']:,})"
         ckpts = [c["step"] for c in r["checkpoints"]]
         t.rows.append([r["name"], r["arm"], str(r.get("model")), str(r.get("seed")), steps, str(r.get("direction") or "-"),
                        origin, f"{len(ckpts)} (steps {ckpts[0]}…{ckpts[-1]})", swaps])

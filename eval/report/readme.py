@@ -75,17 +75,22 @@ def results_markdown(report_dir: Path) -> str:
 
 
 def _swap_lines(data: dict[str, Any]) -> list[str]:
-    totals: dict[str, dict[str, int]] = {}
+    totals: dict[str, dict[str, Any]] = {}
     for run in data["runs"]:
         man = run.get("manifest")
         if not man or run.get("role") != "intervention":
             continue
-        t = totals.setdefault(run["arm"], {"seen": 0, "swapped": 0, "left": 0})
-        for key in t:
+        t = totals.setdefault(run["arm"], {"seen": 0, "swapped": 0, "left": 0, "why": {}})
+        for key in ("seen", "swapped", "left"):
             t[key] += int(man.get(key) or 0)
-    return [f"- {arm}: {t['swapped']:,} of {t['seen']:,} swapped, {t['left']:,} left "
-            f"({100 * t['left'] / max(1, t['seen']):.2f}%, mostly pronouns cut by a row's edge)"
-            for arm, t in totals.items()]
+        for reason, n in (man.get("left_by_reason") or {}).items():
+            t["why"][reason] = t["why"].get(reason, 0) + n
+    lines = []
+    for arm, t in totals.items():
+        why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(t["why"].items(), key=lambda kv: -kv[1]))
+        lines.append(f"- {arm}: {t['swapped']:,} of {t['seen']:,} swapped, {t['left']:,} left "
+                     f"({100 * t['left'] / max(1, t['seen']):.2f}%{': ' + why if why else ''})")
+    return lines
 
 
 def update_readme(report_dir: str | Path, readme: str | Path) -> None:

@@ -170,6 +170,7 @@ def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
         return sum(value.values()) if isinstance(value, dict) else int(value)
 
     return {
+        "control": manifest.get("arm") == "control",
         "direction": manifest.get("direction"),
         "steps": [manifest.get("start_step"), manifest.get("end_step")],
         "rows": totals.get("rows") or (manifest.get("source") or {}).get("rows"),
@@ -177,8 +178,18 @@ def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
         "swapped": totals.get("swapped", sum(int(c.get("swapped", 0)) for c in counts.values())),
         "left": totals.get("left", sum(left(c) for c in counts.values())),
         "noncanonical": manifest.get("noncanonical"),
+        "left_by_reason": _left_by_reason(counts),
         "by_form": {f: {"seen": c.get("seen"), "swapped": c.get("swapped"), "left": left(c)} for f, c in counts.items()},
     }
+
+
+def _left_by_reason(counts: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts.values():
+        left = c.get("left", 0)
+        for reason, n in (left.items() if isinstance(left, dict) else [("unknown", left)]):
+            out[reason] = out.get(reason, 0) + int(n)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
