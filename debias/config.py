@@ -196,3 +196,14 @@ class InterventionConfig:
         if self.direction not in DIRECTIONS:
             out.append(f"intervention.direction={self.direction!r} is not one of {', '.join(DIRECTIONS)}")
         return out
+
+
+def register_configs() -> None:
+    """Put the data side's groups (``conf/data``, ``conf/intervention``, ``conf/swap``) in Hydra's
+    ConfigStore as ``base_<group>`` (idempotent); every app that composes them calls this."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
+    cs.store(group="swap", name="base_swap", node=SwapConfig)

@@ -26,6 +26,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
+from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
 from debias.intervention import intervention_problems, intervention_steps
 
@@ -79,9 +80,7 @@ def register_configs() -> None:
     """Put the rewrite's structured configs in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="base_rewrite", node=RewriteConfig)
-    cs.store(group="data", name="base_data", node=DataConfig)
-    cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
-    cs.store(group="swap", name="base_swap", node=SwapConfig)
+    register_data_configs()
 
 
 register_configs()

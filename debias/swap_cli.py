@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from debias.atomic import atomic_path, write_json
 from debias.config import SwapConfig
+from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
 from debias.pronouns import new_counts
 
@@ -77,7 +78,7 @@ class SwapFileConfig:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_swap_file", node=SwapFileConfig)
-    cs.store(group="swap", name="base_swap", node=SwapConfig)
+    register_data_configs()
 
 
 register_configs()

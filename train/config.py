@@ -14,6 +14,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
+from debias.config import register_configs as register_data_configs
 from eval.config import EvalConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -324,8 +325,7 @@ def register_configs() -> None:
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="deepspeed", name="base_deepspeed", node=DeepSpeedConfig)
-    cs.store(group="data", name="base_data", node=DataConfig)
-    cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
+    register_data_configs()
 
 
 register_configs()
