@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ComparisonRow:
+    """A metric's identity and its ``stats.Difference``, flat: one record of ``results.json``."""
+
     metric: str
     label: str
     kind: str
@@ -99,8 +101,7 @@ def _metrics_for(results: Sequence[CheckpointResults], names: Sequence[str] | No
 
 
 def _row(m: Metric, d: Difference) -> ComparisonRow:
-    return ComparisonRow(m.name, m.label, m.kind, m.part, m.null, m.higher_is_better, d.a, d.b, d.diff, d.low,
-                         d.high, d.p_value, d.n_items, d.n_a, d.n_b, d.method)
+    return ComparisonRow(m.name, m.label, m.kind, m.part, m.null, m.higher_is_better, **asdict(d))
 
 
 def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: StatsConfig | None = None, *,

@@ -42,6 +42,12 @@ def corpus(
     return out
 
 
+def _rewrite(source: Path, out: Path, tokenizer: Path, **overrides) -> dict:
+    """``rewrite_tail`` over steps 10..59, to_feminine, quietly, unless overridden."""
+    args = dict(start_step=10, end_step=60, rows_per_step=RPS, direction="to_feminine")
+    return rewrite_tail(source, out, tokenizer=tokenizer, progress=False, **{**args, **overrides})
+
+
 @pytest.fixture(scope="module")
 def vocab(neox_tokenizer_path: Path) -> ByteVocab:
     return ByteVocab(neox_tokenizer_path)
@@ -52,17 +58,7 @@ def feminine_tail(
     tmp_path_factory: pytest.TempPathFactory, corpus: Path, neox_tokenizer_path: Path
 ) -> Path:
     out = tmp_path_factory.mktemp("tails") / "fem"
-    rewrite_tail(
-        corpus,
-        out,
-        start_step=10,
-        end_step=60,
-        rows_per_step=RPS,
-        tokenizer=neox_tokenizer_path,
-        direction="to_feminine",
-        progress=False,
-        shard_rows=48,
-    )
+    _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48)
     return out
 
 
@@ -156,52 +152,24 @@ def test_a_rerun_of_a_finished_rewrite_is_a_no_op_and_other_inputs_are_refused(
     corpus: Path, feminine_tail: Path, neox_tokenizer_path: Path
 ) -> None:
     before = (feminine_tail / "tail.bin").stat().st_mtime_ns
-    again = rewrite_tail(
-        corpus,
-        feminine_tail,
-        start_step=10,
-        end_step=60,
-        rows_per_step=RPS,
-        tokenizer=neox_tokenizer_path,
-        direction="to_feminine",
-        progress=False,
-        shard_rows=48,
-    )
+    again = _rewrite(corpus, feminine_tail, neox_tokenizer_path, shard_rows=48)
     assert again == json.loads((feminine_tail / "manifest.json").read_text())
     assert (feminine_tail / "tail.bin").stat().st_mtime_ns == before
     with pytest.raises(FileExistsError, match="another output folder"):
-        rewrite_tail(
-            corpus,
-            feminine_tail,
-            start_step=10,
-            end_step=61,
-            rows_per_step=RPS,
-            tokenizer=neox_tokenizer_path,
-            direction="to_feminine",
-            progress=False,
-        )
+        _rewrite(corpus, feminine_tail, neox_tokenizer_path, end_step=61)
 
 
 def test_a_rewrite_killed_midway_and_rerun_gives_the_same_bytes(
     tmp_path: Path, corpus: Path, feminine_tail: Path, neox_tokenizer_path: Path
 ) -> None:
     out = tmp_path / "killed"
-    args = dict(
-        start_step=10,
-        end_step=60,
-        rows_per_step=RPS,
-        tokenizer=neox_tokenizer_path,
-        direction="to_feminine",
-        progress=False,
-        shard_rows=48,
-    )
 
     def interrupt(k: int) -> None:
         if k == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        rewrite_tail(corpus, out, on_shard_done=interrupt, **args)
+        _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_shard_done=interrupt)
     assert not (out / "manifest.json").exists() and not (out / "tail.bin").exists()
     shards = out / ".shards"
     assert sorted(p.name for p in shards.glob("shard-*.json")) == [
@@ -213,7 +181,7 @@ def test_a_rewrite_killed_midway_and_rerun_gives_the_same_bytes(
     damaged.write_bytes(damaged.read_bytes()[:100])
     (shards / ".shard-000002.bin.999.tmp").write_bytes(b"half")
     done: list[int] = []
-    rewrite_tail(corpus, out, on_shard_done=done.append, **args)
+    _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_shard_done=done.append)
     assert 0 not in done and 1 in done  # intact shard 0 kept, damaged shard 1 redone
     for name in ("tail.bin", "tail.idx"):
         assert (out / name).read_bytes() == (feminine_tail / name).read_bytes()
@@ -226,15 +194,8 @@ def test_other_directions_verify(
     tmp_path: Path, corpus: Path, vocab: ByteVocab, neox_tokenizer_path: Path, direction: str
 ) -> None:
     out = tmp_path / direction
-    manifest = rewrite_tail(
-        corpus,
-        out,
-        start_step=0,
-        end_step=40,
-        rows_per_step=RPS,
-        tokenizer=neox_tokenizer_path,
-        direction=direction,
-        progress=False,
+    manifest = _rewrite(
+        corpus, out, neox_tokenizer_path, start_step=0, end_step=40, direction=direction
     )
     summary = verify_tail(corpus, out, progress=False)
     counts = manifest["counts"]
@@ -316,27 +277,9 @@ def test_steps_beyond_the_data_and_bad_direction(
     from debias.data_order import StepOutOfRangeError
 
     with pytest.raises(StepOutOfRangeError, match="last available step"):
-        rewrite_tail(
-            corpus,
-            tmp_path / "x",
-            start_step=10,
-            end_step=10_000,
-            rows_per_step=RPS,
-            tokenizer=neox_tokenizer_path,
-            direction="to_feminine",
-            progress=False,
-        )
+        _rewrite(corpus, tmp_path / "x", neox_tokenizer_path, end_step=10_000)
     with pytest.raises(ValueError, match="to_feminine, to_masculine, both"):
-        rewrite_tail(
-            corpus,
-            tmp_path / "x",
-            start_step=10,
-            end_step=20,
-            rows_per_step=RPS,
-            tokenizer=neox_tokenizer_path,
-            direction="feminine",
-            progress=False,
-        )
+        _rewrite(corpus, tmp_path / "x", neox_tokenizer_path, end_step=20, direction="feminine")
 
 
 KILL_SCRIPT = """
@@ -375,18 +318,13 @@ def test_two_workers_killed_with_sigkill_then_rerun_give_the_same_bytes(
         proc.wait()
     assert not (out / "manifest.json").exists()
     done: list[int] = []
-    args = dict(
-        start_step=0,
-        end_step=100,
-        rows_per_step=RPS,
-        tokenizer=neox_tokenizer_path,
-        direction="to_feminine",
-        progress=False,
-    )
-    rewrite_tail(corpus, out, workers=2, shard_rows=4, on_shard_done=done.append, **args)
+    steps = dict(start_step=0, end_step=100)
+    _rewrite(corpus, out, neox_tokenizer_path, workers=2, shard_rows=4, on_shard_done=done.append,
+             **steps)
     assert 0 < len(done) < 100  # only the unfinished shards were redone
     reference = tmp_path / "reference"
-    rewrite_tail(corpus, reference, workers=1, **args)  # other shard sizes, one process
+    # other shard sizes, one process
+    _rewrite(corpus, reference, neox_tokenizer_path, workers=1, **steps)
     for name in ("tail.bin", "tail.idx"):
         assert (out / name).read_bytes() == (reference / name).read_bytes()
 
@@ -411,13 +349,4 @@ def test_a_second_rewrite_into_a_busy_folder_stops(
     with open(out / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(RuntimeError, match="another rewrite is running"):
-            rewrite_tail(
-                corpus,
-                out,
-                start_step=10,
-                end_step=12,
-                rows_per_step=RPS,
-                tokenizer=neox_tokenizer_path,
-                direction="to_feminine",
-                progress=False,
-            )
+            _rewrite(corpus, out, neox_tokenizer_path, end_step=12)
