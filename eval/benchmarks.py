@@ -176,6 +176,7 @@ def winogender_docs(
                 "occupation": occupation,
                 "participant": participant,
                 "wording": "someone" if participant == "someone" else "participant",
+                "answer": int(answer),  # 0: the pronoun refers to the occupation, 1: to the participant
                 "pct_female": pct[occupation],
                 "female": slot["female"],
                 "male": slot["male"],
@@ -303,12 +304,22 @@ def heldout_docs(
     limit: int | None = None,
     seed: int = 0,
     unwrap: bool = True,
+    swap: str | None = None,
 ) -> list[dict[str, Any]]:
     """Held-out text cut at paragraph breaks into chunks of about ``chunk_chars`` characters.
 
     Each chunk is scored on its own (lm-eval's rolling log-likelihood), so chunks are the items
     that the bootstrap resamples. ``unwrap`` joins hard-wrapped lines inside a paragraph.
+    ``swap`` (a ``PronounSwapper`` direction) rewrites every chunk as an arm's tail was rewritten:
+    the text on which that arm's own training predicts its perplexity.
     """
+    if swap is not None:
+        from debias.swapper import PronounSwapper
+
+        swapper = PronounSwapper(swap)
+        docs = heldout_docs(path, chunk_chars=chunk_chars, limit=limit, seed=seed, unwrap=unwrap)
+        return [{**d, "id": d["id"], "text": (t := swapper.swap(d["text"])), "n_bytes": len(t.encode("utf-8"))}
+                for d in docs]
     if chunk_chars < 1:
         raise ValueError(f"chunk_chars={chunk_chars} must be positive")
     files = heldout_files(path)

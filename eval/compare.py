@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from eval.config import StatsConfig
-from eval.metrics import METRICS, Metric, item_columns
+from eval.metrics import BY_NAME, METRICS, Metric, item_columns
+from eval.prior_push import association_residual, residual_metrics, residual_name
 from eval.results import CheckpointResults
-from eval.stats import Difference, paired_comparison, two_level
+from eval.stats import Difference, holm, paired_comparison, seed_level, seed_t, two_level
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ class ComparisonRow:
     n_a: int
     n_b: int
     method: str
+    family: str = "secondary"  # "primary" endpoints and the rest are Holm-adjusted apart
+    p_adjusted: float = float("nan")
+    seed_sd: float | None = None  # seed-to-seed sd of the metric in arm a: what seeds alone move
 
     @property
     def significant(self) -> bool:
@@ -71,16 +77,35 @@ class ComparisonTable:
 
     def to_markdown(self) -> str:
         pct = round(self.confidence * 100)
-        lines = [f"| metric | {self.a_name} | {self.b_name} | difference | {pct}% interval | p | items | method |",
-                 "|---|---:|---:|---:|---|---:|---:|---|"]
+        lines = [f"| metric | {self.a_name} | {self.b_name} | difference | {pct}% interval | p | Holm p | "
+                 "seed sd | items | method |",
+                 "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
         for r in self.rows:
-            m = next(x for x in METRICS if x.name == r.metric)
+            fmt = metric_fmt(r.metric)
             star = " *" if r.significant else ""
+            sd = "-" if r.seed_sd is None else f"{r.seed_sd:{fmt}}"
             lines.append(
-                f"| {r.label} | {r.a:{m.fmt}} | {r.b:{m.fmt}} | {r.diff:+{m.fmt}}{star} | "
-                f"[{r.low:+{m.fmt}}, {r.high:+{m.fmt}}] | {r.p_value:.3g} | {r.n_items} | {r.method} |"
+                f"| {r.label} | {r.a:{fmt}} | {r.b:{fmt}} | {r.diff:+{fmt}}{star} | "
+                f"[{r.low:+{fmt}}, {r.high:+{fmt}}] | {r.p_value:.3g} | {r.p_adjusted:.3g} | {sd} | "
+                f"{r.n_items} | {r.method} |"
             )
         return "\n".join(lines)
+
+
+def metric_fmt(name: str) -> str:
+    """Number format of a metric or of a residual (which takes its association's)."""
+    return BY_NAME[name.removesuffix("_residual")].fmt
+
+
+def adjust(rows: list[ComparisonRow], primary: Sequence[str]) -> None:
+    """Mark each row primary or secondary and fill ``p_adjusted``: Holm within each family."""
+    for row in rows:
+        row.family = "primary" if row.metric in primary else "secondary"
+    for family in ("primary", "secondary"):
+        members = [r for r in rows if r.family == family]
+        for row, p in zip(members, holm([r.p_value for r in members]), strict=True):
+            row.p_adjusted = p
+    rows.sort(key=lambda r: r.family != "primary")
 
 
 def common_ids(results: Sequence[CheckpointResults], m: Metric) -> list[str]:
@@ -119,6 +144,7 @@ def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: Stats
         d = paired_comparison(ca, cb, m.fn, n_boot=stats.n_boot, n_perm=stats.n_perm,
                               confidence=stats.confidence, seed=stats.seed + i)
         table.rows.append(_row(m, d))
+    adjust(table.rows, stats.primary)
     return table
 
 
@@ -164,10 +190,51 @@ def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointR
         cols_b = [item_columns(m, r.tables, ids)[1] for r in arm_b]
         if len(next(iter(cols_a[0].values()))) < 2:
             continue
-        d = two_level(cols_a, cols_b, m.fn, paired=use_pairs, n_boot=stats.n_boot,
-                      confidence=stats.confidence, seed=stats.seed + i, correct=stats.seed_correction)
-        table.rows.append(_row(m, d))
+        if stats.method == "two_level":
+            d = two_level(cols_a, cols_b, m.fn, paired=use_pairs, n_boot=stats.n_boot,
+                          confidence=stats.confidence, seed=stats.seed + i, correct=stats.seed_correction)
+        else:
+            d = seed_t(cols_a, cols_b, m.fn, paired=use_pairs, confidence=stats.confidence)
+        row = _row(m, d)
+        row.seed_sd = _seed_sd([float(m.fn(c)) for c in cols_a])
+        table.rows.append(row)
+    if use_pairs:
+        table.rows.extend(_residual_rows(arm_a, arm_b, stats))
+    adjust(table.rows, stats.primary)
     return table
+
+
+def _seed_sd(values: list[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) >= 2 else None
+
+
+def _residual_rows(arm_a: list[CheckpointResults], arm_b: list[CheckpointResults],
+                   stats: StatsConfig) -> list[ComparisonRow]:
+    """Per association metric: the change a prior push alone predicts (a), the observed change (b),
+    and their difference, the residual, with a t-interval over seed pairs (``eval.prior_push``)."""
+    rows = []
+    everyone = arm_a + arm_b
+    for m in residual_metrics():
+        table = next((t for t in m.tasks if all(t in r.tables for r in everyone)), None)
+        if table is None:
+            continue
+        ids = common_ids(everyone, m)
+        parts = np.array([association_residual(m, table, item_columns(m, a.tables, ids)[1],
+                                               item_columns(m, b.tables, ids)[1])
+                          for a, b in zip(arm_a, arm_b, strict=True)])
+        if len(ids) < 2 or len(parts) < 2:
+            continue
+        predicted, observed, residual = parts.T
+        diff, low, high, p = seed_level(np.zeros_like(residual), residual, paired=True, confidence=stats.confidence)
+        label = m.label.split(":")[0] + ": association residual, observed change minus prior-push prediction"
+        # Seeds alone: how far two controls' associations lie apart (sd over seeds, times sqrt 2).
+        sd = _seed_sd([float(m.fn(item_columns(m, r.tables, ids)[1])) for r in arm_a])
+        rows.append(ComparisonRow(
+            residual_name(m.name), label, m.kind, "residual", 0.0, None, float(predicted.mean()),
+            float(observed.mean()), diff, low, high, p, len(ids), len(arm_a), len(arm_b),
+            f"paired t over seeds, {len(arm_a)} vs {len(arm_b)}; a: prior-push prediction, b: observed",
+            seed_sd=None if sd is None else sd * float(np.sqrt(2))))
+    return rows
 
 
 @dataclass

@@ -15,6 +15,7 @@ WINOBIAS_TYPES = (1, 2)
 WINOBIAS_SPLITS = ("dev", "test")
 SELECTIONS = ("all", "last", "every", "count", "steps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+SWAP_DIRECTIONS = ("to_feminine", "to_masculine", "both")
 
 
 def _limit_problems(where: str, limit: int | None) -> list[str]:
@@ -88,9 +89,14 @@ class HeldoutTask:
     chunk_chars: int = 4000
     limit: int | None = None
     unwrap: bool = True
+    # also score the text rewritten in each of these directions (to_feminine, to_masculine, both):
+    # an arm's own rewrite, so its perplexity there is read against the control's on the same text
+    swapped: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         out = _limit_problems("eval.tasks.heldout", self.limit)
+        out += [f"eval.tasks.heldout.swapped: {d!r} is not one of {', '.join(SWAP_DIRECTIONS)}"
+                for d in self.swapped if d not in SWAP_DIRECTIONS]
         if self.chunk_chars < 200:
             out.append(f"eval.tasks.heldout.chunk_chars={self.chunk_chars} is too small; use at least 200")
         return out
@@ -156,19 +162,38 @@ class CheckpointSelection:
         return out
 
 
+ARM_METHODS = ("seed_t", "two_level")
+PRIMARY_ENDPOINTS = ("winobias/association_residual", "heldout/ppl_other")
+
+
 @dataclass
 class StatsConfig:
-    """Resampling settings for intervals and tests (95% intervals by default)."""
+    """How intervals, tests and corrections are computed (95% intervals by default)."""
 
     n_boot: int = 2000
     n_boot_series: int = 400
     n_perm: int = 5000
     confidence: float = 0.95
     seed: int = 0
-    seed_correction: bool = True  # widen the seed level for few seeds (eval.stats.seed_factor)
+    # widen the two-level bootstrap's seed level for few seeds (eval.stats.seed_factor)
+    seed_correction: bool = True
+    # arms of several seeds: "seed_t" (t-interval over per-seed values, paired by seed where the
+    # arms share seeds; its p-value from the same t) or "two_level" (seeds-then-items bootstrap)
+    method: str = "seed_t"
+    # the comparisons' primary endpoints: Holm's adjustment runs over these, and separately over
+    # every other metric of a comparison
+    primary: list[str] = field(default_factory=lambda: list(PRIMARY_ENDPOINTS))
 
     def problems(self) -> list[str]:
         out = []
+        if self.method not in ARM_METHODS:
+            out.append(f"eval.stats.method={self.method!r} is not one of {', '.join(ARM_METHODS)}")
+        from eval.metrics import BY_NAME
+        from eval.prior_push import RESIDUAL_OF, residual_name
+
+        known = set(BY_NAME) | {residual_name(m) for m in RESIDUAL_OF}
+        out += [f"eval.stats.primary: {m!r} is not a metric; choose from {', '.join(sorted(known))}"
+                for m in self.primary if m not in known]
         for name in ("n_boot", "n_boot_series", "n_perm"):
             if getattr(self, name) < 100:
                 out.append(f"eval.stats.{name}={getattr(self, name)} is too small for a stable interval; use at least 100")

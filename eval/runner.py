@@ -27,6 +27,7 @@ from eval.checkpoints import (
 from eval.config import EvalConfig
 from eval.results import CheckpointResults, ItemTable, read_cache, update_cache
 from eval.suite import TaskPlan, plan_tasks
+from eval.token_split import split_columns
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,24 @@ def load_model(path: Path, device: str, dtype: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _model_spec(cfg: EvalConfig, device: str, checkpoint: Path) -> dict[str, Any]:
-    return {"dtype": resolve_dtype(cfg.dtype, device, checkpoint), "max_length": cfg.max_length}
+def training_context(ckpt: Checkpoint) -> int | None:
+    """The context the checkpoint's run trained with (run.json's ``seq_length``, else its
+    config.yaml's ``data.seq_length``); None for a checkpoint without run records (a hub model,
+    whose own ``max_position_embeddings`` then applies: 2,048 for Pythia)."""
+    seq = (ckpt.run or {}).get("seq_length")
+    if seq is None and ckpt.run_dir is not None and (ckpt.run_dir / "config.yaml").is_file():
+        from omegaconf import OmegaConf
+
+        seq = OmegaConf.select(OmegaConf.load(ckpt.run_dir / "config.yaml"), "data.seq_length")
+    return int(seq) if seq is not None else None
+
+
+def _model_spec(cfg: EvalConfig, device: str, checkpoint: Checkpoint) -> dict[str, Any]:
+    """What of the model decides its scores: the dtype, and the window every task is scored in
+    (``eval.max_length``, else the run's training context; a model scored past the context it
+    was trained on extrapolates, and its perplexity says so rather than anything about the data)."""
+    return {"dtype": resolve_dtype(cfg.dtype, device, checkpoint.path),
+            "max_length": cfg.max_length or training_context(checkpoint)}
 
 
 class MissingResultsError(LookupError):
@@ -113,7 +130,7 @@ def evaluate_checkpoint(
     if not isinstance(ckpt, Checkpoint):
         ckpt = checkpoint_info(ckpt)
     device = resolve_device(cfg.device)
-    model_spec = _model_spec(cfg, device, ckpt.path)
+    model_spec = _model_spec(cfg, device, ckpt)
     plans = plan_tasks(cfg)
     keys = {plan.key(model_spec): plan for plan in plans}
     where = cache_path(ckpt, cfg.cache_dir)
@@ -164,7 +181,7 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
 
         torch.set_num_threads(cfg.threads)
     model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"])
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=cfg.max_length)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=model_spec["max_length"])
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     start = time.perf_counter()
     _Quieter.truncated = 0
@@ -182,8 +199,12 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
         task_name = plan.lm_eval_config()["task"]
         columns = plan.definition.itemize(out["samples"][task_name])
         if "text" in columns:
-            # Per-token perplexity needs the number of tokens lm-eval scored: all of tok_encode(text).
-            columns["n_tokens"] = [len(lm.tok_encode(text)) for text in columns.pop("text")]
+            # Per-token perplexity needs the number of tokens lm-eval scored (all of tok_encode(text)),
+            # and the split by token class our own pass over the same windows.
+            texts = columns.pop("text")
+            columns["n_tokens"] = [len(lm.tok_encode(text)) for text in texts]
+            columns.update(split_columns(lm, texts))
+            _check_split(ckpt, plan.name, columns)
         metrics = {k.split(",")[0]: v for k, v in out["results"][task_name].items()
                    if "," in k and "stderr" not in k}
         entries[key] = {"task": plan.name, "spec": plan.spec(model_spec), "items": columns, "lm_eval": metrics,
@@ -191,6 +212,21 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
                         "lm_eval_version": getattr(lm_eval, "__version__", "unknown")}
     del lm, model
     return entries
+
+
+def _check_split(ckpt: Checkpoint, task: str, columns: dict[str, list[Any]]) -> None:
+    """The token-class split must add up to lm-eval's own log-likelihood, window for window."""
+    import numpy as np
+
+    ll = np.asarray(columns["ll"], dtype=float)
+    parts = np.asarray(columns["ll_gendered"], dtype=float) + np.asarray(columns["ll_other"], dtype=float)
+    counts = np.asarray(columns["n_gendered"]) + np.asarray(columns["n_other"])
+    bad = np.flatnonzero((np.abs(parts - ll) > 1e-3 * np.abs(ll) + 1e-2) | (counts != np.asarray(columns["n_tokens"])))
+    if bad.size:
+        i = int(bad[0])
+        raise RuntimeError(f"{ckpt.path}: {task}: the per-token split gives {parts[i]:.4f} on item "
+                           f"{columns['id'][i]}, lm-eval {ll[i]:.4f} ({bad.size} items differ); the scoring "
+                           "windows disagree, so the split by token class cannot be trusted")
 
 
 def evaluate_run(run_dir: str | Path, cfg: EvalConfig, *, compute: bool = True) -> list[CheckpointResults]:

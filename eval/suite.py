@@ -39,13 +39,16 @@ class TaskDef:
 
 @dataclass
 class TaskPlan:
+    """``name`` names the item table; ``base`` the task of ``TASKS`` it is a variant of (default: ``name``)."""
+
     name: str
     yaml: str
     options: dict[str, Any] = field(default_factory=dict)
+    base: str | None = None
 
     @property
     def definition(self) -> TaskDef:
-        return TASKS[self.name]
+        return TASKS[self.base or self.name]
 
     def spec(self, model: dict[str, Any]) -> dict[str, Any]:
         """Everything that decides this task's scores on one checkpoint."""
@@ -66,6 +69,9 @@ class TaskPlan:
     def lm_eval_config(self) -> dict[str, Any]:
         config = copy.deepcopy(_yaml_config(self.yaml))  # lm-eval may change what it is given
         config["dataset_kwargs"] = {**(config.get("dataset_kwargs") or {}), **self.options}
+        if self.options.get("swap"):
+            # One YAML, several variants in one lm-eval call: each needs its own task name.
+            config["task"] = f"{config['task']}_{self.options['swap']}"
         return config
 
 
@@ -108,9 +114,12 @@ def plan_tasks(cfg: EvalConfig) -> list[TaskPlan]:
     if t.lambada.enabled:
         plans.append(TaskPlan("lambada", "lambada.yaml", {"limit": t.lambada.limit, **seed}))
     if t.heldout.enabled:
-        plans.append(TaskPlan("heldout", "heldout_perplexity.yaml", {
-            "path": t.heldout.path, "chunk_chars": t.heldout.chunk_chars, "limit": t.heldout.limit,
-            "unwrap": t.heldout.unwrap, **seed}))
+        heldout = {"path": t.heldout.path, "chunk_chars": t.heldout.chunk_chars, "limit": t.heldout.limit,
+                   "unwrap": t.heldout.unwrap, **seed}
+        plans.append(TaskPlan("heldout", "heldout_perplexity.yaml", heldout))
+        for direction in dict.fromkeys(t.heldout.swapped):
+            plans.append(TaskPlan(f"heldout_{direction}", "heldout_perplexity.yaml", {**heldout, "swap": direction},
+                                  base="heldout"))
     return plans
 
 
@@ -148,7 +157,7 @@ def itemize_coreference(samples: list[dict[str, Any]]) -> Columns:
     for s in samples:
         doc = s["doc"]
         row = pairs.setdefault(doc["id"], {"id": doc["id"], "female": int(doc["stereotype"] == "female"),
-                                           "type": int(doc["type"])})
+                                           "type": int(doc["type"]), "test": int(doc["split"] == "test")})
         row[f"margin_{doc['polarity']}"] = _ll(s, 0) - _ll(s, 1)
     for pid, row in pairs.items():
         if "margin_pro" not in row or "margin_anti" not in row:
@@ -157,9 +166,13 @@ def itemize_coreference(samples: list[dict[str, Any]]) -> Columns:
 
 
 def itemize_winogender(samples: list[dict[str, Any]]) -> Columns:
+    """``occ`` numbers the occupations (sorted by name) so that metrics can average per occupation;
+    ``answer`` 0: the pronoun refers to the occupation, 1: to the participant (Rudinger et al. 2018)."""
+    occupations = sorted({s["doc"]["occupation"] for s in samples})
     return _columns([
         {"id": s["doc"]["id"], "ll_female": _ll(s, 0), "ll_male": _ll(s, 1), "ll_neutral": _ll(s, 2),
-         "pct_female": float(s["doc"]["pct_female"]), "someone": int(s["doc"]["wording"] == "someone")}
+         "pct_female": float(s["doc"]["pct_female"]), "someone": int(s["doc"]["wording"] == "someone"),
+         "occ": occupations.index(s["doc"]["occupation"]), "answer": int(s["doc"]["answer"])}
         for s in samples
     ])
 
@@ -202,7 +215,19 @@ def _lambada_data(_: dict[str, Any]) -> dict[str, str]:
 
 
 def _heldout_data(options: dict[str, Any]) -> dict[str, str]:
-    return _files(benchmarks.heldout_files(options.get("path")))
+    out = _files(benchmarks.heldout_files(options.get("path")))
+    if options.get("swap"):
+        # The rewritten text depends on the swapper as well as the files: its own digest decides.
+        out["swapped text"] = _swapped_digest(json.dumps(options, sort_keys=True, default=str))
+    return out
+
+
+@cache
+def _swapped_digest(options_json: str) -> str:
+    options = json.loads(options_json)
+    docs = benchmarks.heldout_docs(options.get("path"), chunk_chars=options["chunk_chars"], limit=options["limit"],
+                                   seed=options["seed"], unwrap=options["unwrap"], swap=options["swap"])
+    return hashlib.sha256("\n".join(d["text"] for d in docs).encode()).hexdigest()
 
 
 def _synthetic_data(options: dict[str, Any]) -> dict[str, str]:

@@ -105,3 +105,46 @@ def test_winobias_equals_direct_computation(checkpoint: Path, cfg: EvalConfig, d
     acc_anti = np.mean(coref.columns["margin_anti"] > 0)
     assert metrics["winobias_coref/net_bias"] == pytest.approx(acc_pro - acc_anti)
     assert BY_NAME["winobias_coref/acc_pro"].fn(coref.columns) == pytest.approx(coref.lm_eval["acc_pro"])
+
+
+def test_heldout_is_scored_in_the_training_window_and_split_by_token_class(checkpoint: Path) -> None:
+    """Windows of ``max_length`` tokens, as lm-eval cuts them; the gendered/other split adds up
+    to lm-eval's own rolling log-likelihood; the rewritten text has no masculine pronoun left."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from eval.token_split import gendered_spans
+
+    cfg = EvalConfig(batch_size=4, threads=1, dtype="float32", device="cpu", max_length=32)
+    t = cfg.tasks
+    t.crows_pairs.enabled = t.winobias.preference = t.winobias.coreference = False
+    t.winogender.enabled = t.synthetic.enabled = t.lambada.enabled = False
+    t.heldout.limit, t.heldout.chunk_chars, t.heldout.swapped = 3, 600, ["to_feminine"]
+    results = evaluate_checkpoint(checkpoint, cfg)
+    table, swapped = results.tables["heldout"], results.tables["heldout_to_feminine"]
+    c = table.columns
+    assert np.allclose(c["ll_gendered"] + c["ll_other"], c["ll"], rtol=1e-4)
+    assert np.all(c["n_gendered"] + c["n_other"] == c["n_tokens"])
+    texts = {d["id"]: d["text"] for d in benchmarks.heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed)}
+    words = sum(len(gendered_spans(texts[i])) for i in table.ids)
+    assert words > 0 and c["n_gendered"].sum() >= words  # every gendered word is at least one token
+
+    # By hand: windows of 32 predicted tokens, each scored afresh after one token of context (the
+    # first after <|endoftext|>); the last, shorter one sees the 32 tokens before its end.
+    model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(checkpoint))
+    ids = tok.encode(texts[table.ids[0]])
+    assert len(ids) > 64  # several windows
+    total, start = 0.0, 0
+    while start < len(ids):
+        end = min(start + 32, len(ids))
+        inputs = [tok.eos_token_id] + ids[:end - 1] if start == 0 else ids[end - 33:end - 1]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([inputs])).logits[0], dim=-1)[-(end - start):]
+        total += float(logp[torch.arange(end - start), torch.tensor(ids[start:end])].sum())
+        start = end
+    assert c["ll"][0] == pytest.approx(total, abs=1e-3)
+
+    rewritten = benchmarks.heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed, swap="to_feminine")
+    assert sorted(d["id"] for d in rewritten) == sorted(swapped.ids)
+    assert not [w for d in rewritten for w in d["text"].lower().split() if w in ("he", "him", "his", "himself")]
+    assert swapped.columns["n_gendered"].sum() == pytest.approx(c["n_gendered"].sum(), rel=0.3)

@@ -153,3 +153,66 @@ def test_emergence_is_the_start_of_the_final_run_beyond_the_threshold() -> None:
     assert emergence(pts, 0.0) == pytest.approx(0.75)  # the blip at 0.25 does not count: it did not stay
     assert emergence(_points([(0.1, 0.2), (-0.2, 0.1)]), 0.0) is None
     assert emergence(_points([(-0.3, -0.2), (-0.3, -0.1)]), 0.0) == pytest.approx(0.0)
+
+
+def _null_arms(rng: np.random.Generator, k: int, seed_ratio: float, n: int = 60) -> tuple[list, list]:
+    """Two arms resumed from the same k pretraining seeds with no effect: per model, a seed-level
+    offset whose sd is ``seed_ratio`` times the item noise of the mean, plus item noise."""
+    items = rng.normal(size=n)
+    shared = rng.normal(size=k)  # what a seed's pretraining gives both of its arms
+    item_sd_of_mean = 1.0 / np.sqrt(n)
+
+    def model(s: int) -> dict:
+        return {"x": items + shared[s] + seed_ratio * item_sd_of_mean * rng.normal() + rng.normal(size=n)}
+
+    return [model(s) for s in range(k)], [model(s) for s in range(k)]
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("seed_ratio", [0.3, 1.0, 3.0])
+def test_seed_t_keeps_false_positives_at_the_nominal_level(k: int, seed_ratio: float) -> None:
+    """The headline's method on 2,000 null studies: at most 6% called different (nominal 5%)."""
+    from eval.stats import seed_t
+
+    rng = np.random.default_rng(100 + k + int(10 * seed_ratio))
+    sims = 2000
+    hits = 0
+    for _ in range(sims):
+        a, b = _null_arms(rng, k, seed_ratio)
+        hits += seed_t(a, b, mean_of("x"), paired=True).p_value < 0.05
+    assert 0.03 <= hits / sims <= 0.06
+
+
+def test_seed_t_p_value_agrees_with_its_interval_and_with_scipy() -> None:
+    from eval.stats import seed_t
+
+    rng = np.random.default_rng(11)
+    a = [{"x": rng.normal(size=30)} for _ in range(4)]
+    b = [{"x": c["x"] + 0.2 + 0.05 * rng.normal()} for c in a]
+    d = seed_t(a, b, mean_of("x"), paired=True)
+    diffs = [np.mean(y["x"]) - np.mean(x["x"]) for x, y in zip(a, b, strict=True)]
+    assert d.p_value == pytest.approx(sps.ttest_1samp(diffs, 0.0).pvalue, rel=1e-9)
+    assert d.diff == pytest.approx(np.mean(diffs))
+    assert d.significant == (d.p_value < 0.05)
+    welch = seed_t(a, b, mean_of("x"), paired=False)
+    va, vb = [np.mean(x["x"]) for x in a], [np.mean(y["x"]) for y in b]
+    assert welch.p_value == pytest.approx(sps.ttest_ind(vb, va, equal_var=False).pvalue, rel=1e-9)
+
+
+def test_seed_t_p_value_has_no_bootstrap_floor() -> None:
+    """A clear effect gets a p far below 1/n_boot, not 0.001."""
+    from eval.stats import seed_t
+
+    a = [{"x": np.full(10, float(s))} for s in range(5)]
+    b = [{"x": c["x"] + 10.0 + 0.01 * s} for s, c in enumerate(a)]
+    assert seed_t(a, b, mean_of("x"), paired=True).p_value < 1e-6
+
+
+def test_holm_adjustment() -> None:
+    from eval.stats import holm
+
+    # Sorted 0.01, 0.02, 0.03, 0.04 with m=4: 0.04, 0.06, 0.06 (monotone), 0.06.
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, float("nan"), 0.01])[2] == pytest.approx(0.02)
+    assert np.isnan(holm([0.5, float("nan")])[1])
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 2 x 0.8, capped at 1

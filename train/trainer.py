@@ -138,6 +138,7 @@ class _Run:
         self.info = {
             "name": cfg.name, "arm": plan.arm, "model": cfg.model.name, "seed": cfg.seed,
             "start_step": plan.start_step, "end_step": plan.end_step, "total_steps": plan.total_steps,
+            "seq_length": cfg.data.seq_length,  # the training context: evaluation windows use it
             "direction": cfg.intervention.direction if plan.arm == "intervention" else None,
             "resumed_from": resumed,
             "completed": False,

@@ -61,8 +61,9 @@ def load_lambada(limit: int | None = None, seed: int = 0, path: str | None = Non
 
 
 def load_heldout(path: str | None = None, chunk_chars: int = 4000, limit: int | None = None,
-                 seed: int = 0, unwrap: bool = True, **_: Any) -> dict[str, datasets.Dataset]:
-    return _as_dataset(benchmarks.heldout_docs(path, chunk_chars=chunk_chars, limit=limit, seed=seed, unwrap=unwrap))
+                 seed: int = 0, unwrap: bool = True, swap: str | None = None, **_: Any) -> dict[str, datasets.Dataset]:
+    return _as_dataset(benchmarks.heldout_docs(path, chunk_chars=chunk_chars, limit=limit, seed=seed, unwrap=unwrap,
+                                               swap=swap))
 
 
 def load_synthetic_probes(probe_seed: int = 0, n_per_occupation: int = 8, limit: int | None = None,
