@@ -83,7 +83,8 @@ def test_report_renders_everything(study: Path, tmp_path: Path) -> None:
     treated = next(a for a in data["arms"] if a["role"] == "intervention")
     assert "heldout/ppl_token" in treated["baseline_at_start"]
     # Self-contained: plots inline, nothing fetched from elsewhere.
-    assert page.count("data:image/png;base64,") == len(data["series"]) >= 10
+    assert len(data["series"]) >= 10 and len(data["push"]) == 2  # WinoBias and synthetic probes
+    assert page.count("data:image/png;base64,") == len(data["series"]) + len(data["push"])
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)
     # Text is escaped: a run name with markup, the title, dataset sentences.
     assert "<b>base</b>" not in page and html.escape("<b>base</b>") in page

@@ -19,15 +19,29 @@ PUBLISHED = [
 ]
 
 METHODS = (
-    "Every difference is b - a between the arms' final checkpoints. With several pretraining seeds per arm the "
-    "interval is a two-level bootstrap: each replicate resamples seeds, then benchmark items (the same items for "
-    "every model), so it carries seed-to-seed variation that a per-item test on single models ignores; arms "
-    "resumed from the same seeds are resampled as pairs. With one model per arm, items are resampled jointly "
-    "and the p-value is a paired permutation test. Prior = mean log P(she-sentence) - log P(he-sentence); "
-    "association = that log-odds on female-stereotyped minus male-stereotyped items (WinoBias, synthetic probes) "
-    "or its correlation with the occupation's share of women (WinoGender). A one-directional pronoun rewrite moves "
-    "the prior by construction; whether it moves the association is the question. WinoBias coreference compares two "
-    "occupations under a fixed pronoun, so a global pronoun prior cancels and its net bias measures association."
+    "Every difference is b - a between the arms' final checkpoints. With several pretraining seeds per arm, each "
+    "model's metric is computed on all benchmark items, and the interval is a t-interval over seeds: paired by seed "
+    "where the arms were resumed from the same pretraining runs (intervention against its control), Welch's "
+    "otherwise. Each seed's value already holds that model's item noise, so seed and item variation count once "
+    "each; the p-value comes from the same t distribution (no bootstrap floor). With one model per arm, items are "
+    "resampled jointly and the p-value is a paired permutation test. Holm's adjustment runs over the primary "
+    "endpoints and, separately, over every other metric of a comparison; 'Holm p' is the adjusted p. "
+    "Prior = mean log P(she-sentence) - log P(he-sentence), which a one-directional pronoun rewrite moves by "
+    "construction. Association = that log-odds on female- minus male-stereotyped items; a push toward 'she' moves "
+    "items with low log-odds most (about sigmoid(-z)), so it lowers the association with no change in what the model "
+    "knows of occupations. The association residual is the observed change minus the change that such a push, fitted "
+    "to the observed prior shift with one constant, predicts; the rank association (AUC of female- against "
+    "male-stereotyped items) is unchanged by any such push. The placebo arm (a constant log-odds shift of every "
+    "occupation in the data) and the sham arm (a gender-neutral word pair rewritten the same way) are analysed "
+    "exactly like the intervention: what they show is what the analysis shows when the occupation link is untouched. "
+    "WinoGender's association is the correlation over its 60 occupations of the occupation's mean log-odds with its "
+    "share of women, apart for items whose pronoun refers to the occupation and to the participant (Rudinger et al. "
+    "2018). WinoBias coreference is headlined on its test split, type 1 and type 2 apart; it compares two occupations "
+    "under a fixed pronoun, so a global pronoun prior cancels. CrowS-Pairs is scored, as lm-eval does, by full-"
+    "sentence causal log-likelihood, so word frequency alone can decide a pair; lm-eval's English set is the revised "
+    "one and not comparable one to one with the original paper's 1,508 pairs. Held-out perplexity is scored in "
+    "windows of the model's training context; 'other tokens' leaves out the tokens of gendered pronouns, which a "
+    "one-sided rewrite makes less likely by construction."
 )
 
 
@@ -82,47 +96,28 @@ def comparison_tables(data: dict[str, Any]) -> list[Table]:
     pct = round(100 * data["confidence"])
     out = []
     for comp in data["comparisons"]:
-        t = Table(comp["title"], ["metric", comp["a"], comp["b"], "difference", f"{pct}% interval", "p", "items"])
+        t = Table(comp["title"], ["metric", comp["a"], comp["b"], "difference", f"{pct}% interval", "p", "Holm p",
+                                  "seed sd", "endpoint"])
         for row in comp["rows"]:
             spec = data["metrics"][row["metric"]]["fmt"]
             t.rows.append([row["label"], fmt(row["a"], spec), fmt(row["b"], spec), fmt(row["diff"], spec, True),
-                           f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}]", fmt(row["p_value"], ".3g"),
-                           str(row["n_items"])])
-            t.marks.append("significant" if row["significant"] else "")
+                           f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}]",
+                           fmt(row["p_value"], ".3g"), fmt(row.get("p_adjusted"), ".3g"),
+                           fmt(row.get("seed_sd"), spec), row.get("family", "secondary")])
+            t.marks.append("significant" if supported(row, data["confidence"]) else "")
         methods = sorted({row["method"] for row in comp["rows"]})
-        t.note = f"Method: {'; '.join(methods)}. Highlighted rows: the interval excludes zero."
+        t.note = (f"Method: {'; '.join(methods)}. Highlighted rows: Holm p < {1 - data['confidence']:.2f}. Residual "
+                  "rows: a = the change a prior push alone predicts, b = the observed change. Seed sd: the metric's "
+                  "sd over the first arm's seeds (residual rows: of two control seeds' difference), what seeds alone "
+                  "move.")
         out.append(t)
     return out
 
 
-def null_tables(data: dict[str, Any]) -> list[Table]:
-    """Per control arm: its seeds split in two, two-level (should find nothing) vs single models."""
-    out = []
-    for nc in data.get("null_checks", []):
-        singles = {(t["a"], t["b"]): {r["metric"]: r for r in t["rows"]} for t in nc["single"]}
-        pairs = list(singles)
-        t = Table(f"Null check: {nc['arm']}, seeds {nc['seeds_a']} vs {nc['seeds_b']} (no intervention in either)",
-                  ["metric", "two-level difference", "interval", "significant"]
-                  + [f"{a} vs {b}: difference [interval]" for a, b in pairs])
-        for row in nc["two_level"]:
-            spec = data["metrics"][row["metric"]]["fmt"]
-            cells = [row["label"], fmt(row["diff"], spec, True),
-                     f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}]",
-                     "yes" if row["significant"] else "no"]
-            for key in pairs:
-                r = singles[key].get(row["metric"])
-                cells.append("-" if r is None else f"{fmt(r['diff'], spec, True)} [{fmt(r['low'], spec, True)}, "
-                             f"{fmt(r['high'], spec, True)}]{' *' if r['significant'] else ''}")
-            t.rows.append(cells)
-            t.marks.append("significant" if row["significant"] else "")
-        flagged = sum(v["single_significant"] for v in nc["summary"].values())
-        compared = sum(v["single_compared"] for v in nc["summary"].values())
-        t.note = (f"Both groups had the same treatment, so a real method finds no difference. The two-level analysis "
-                  f"(seeds, then items) flags {sum(v['two_level_significant'] for v in nc['summary'].values())} of "
-                  f"{len(nc['summary'])} metrics; per-item tests of single models (*) flag {flagged} of {compared} "
-                  "comparisons, because they take one model's seed for the method's effect.")
-        out.append(t)
-    return out
+def supported(row: dict[str, Any], confidence: float) -> bool:
+    """A difference the report may claim: its Holm-adjusted p is below the level."""
+    p = row.get("p_adjusted")
+    return p is not None and p == p and p < 1 - confidence
 
 
 def cost_table(data: dict[str, Any]) -> Table:
@@ -214,19 +209,32 @@ def data_tables(data: dict[str, Any]) -> list[Table]:
 
 
 def headline(data: dict[str, Any]) -> list[str]:
-    """One sentence per key metric of the first comparison."""
+    """What the first comparison measured, primary endpoints first, each worded as the measurement."""
     if not data["comparisons"]:
         return ["No comparison: the report needs a baseline and an intervention (or control) arm."]
     comp = data["comparisons"][0]
     pct = round(100 * data["confidence"])
-    lines = [f"{comp['title']}, final checkpoints:"]
-    keys = ("winobias/prior", "winobias/association", "synthetic/prior", "synthetic/association",
-            "winogender/prior", "winogender/association", "winobias_coref/net_bias",
-            "crows_pairs_gender/pct_stereotype", "lambada/acc", "heldout/ppl_token")
-    for row in comp["rows"]:
-        if row["metric"] in keys:
-            spec = data["metrics"][row["metric"]]["fmt"]
-            verdict = "interval excludes 0" if row["significant"] else "no clear change"
-            lines.append(f"{row['label']}: {fmt(row['diff'], spec, True)} ({pct}% [{fmt(row['low'], spec, True)}, "
-                         f"{fmt(row['high'], spec, True)}]; {verdict})")
+    lines = [f"{comp['title']}, final checkpoints (primary endpoints first; 'supported' = Holm-adjusted p < "
+             f"{1 - data['confidence']:.2f}):"]
+    rows = {r["metric"]: r for r in comp["rows"]}
+    for name in sorted((k for k in HEADLINE if k in rows), key=lambda k: rows[k].get("family") != "primary"):
+        row = rows[name]
+        spec = data["metrics"][name]["fmt"]
+        verdict = "supported" if supported(row, data["confidence"]) else "not supported"
+        tag = "primary: " if row.get("family") == "primary" else ""
+        lines.append(f"{tag}{row['label']}: changed by {fmt(row['diff'], spec, True)} ({pct}% "
+                     f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}], p {fmt(row['p_value'], '.2g')}, "
+                     f"Holm p {fmt(row.get('p_adjusted'), '.2g')}; {verdict})")
     return lines
+
+
+# The metrics the headline and the README show, in this order after the primary endpoints.
+HEADLINE = (
+    "winobias/association_residual", "heldout/ppl_other", "synthetic/association_residual",
+    "winogender/association_occupation_residual", "winobias/prior", "winobias/association", "winobias/auc",
+    "synthetic/prior", "synthetic/association", "synthetic/auc", "winogender/prior",
+    "winogender/association_occupation", "winogender/association_participant",
+    "winobias_coref_type1_test/net_bias", "winobias_coref_type2_test/net_bias",
+    "crows_pairs_gender/pct_stereotype", "heldout/ppl_token", "heldout/ppl_gendered",
+    "heldout_to_feminine/ppl_token", "heldout_both/ppl_token", "lambada/acc",
+)

@@ -68,3 +68,30 @@ def series_png(name: str, series: dict[str, Any], data: dict[str, Any], *, dpi: 
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def push_png(entry: dict[str, Any], *, dpi: int = 100) -> bytes:
+    """Each item's shift (intervention - control log-odds of "she") against its control log-odds,
+    coloured by the occupation's stereotype, with the shift a prior push alone gives. Points on
+    the curve are what a model that learnt nothing about occupations would show."""
+    import numpy as np
+
+    z, shift = np.asarray(entry["z"]), np.asarray(entry["shift"])
+    female = np.asarray(entry["female"]).astype(bool)
+    predicted = np.asarray(entry["predicted"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=dpi)
+    ax.scatter(z[female], shift[female], s=9, alpha=0.5, color="#d62728", label="female-stereotyped items")
+    ax.scatter(z[~female], shift[~female], s=9, alpha=0.5, color="#1f77b4", label="male-stereotyped items")
+    order = np.argsort(z)
+    ax.plot(z[order], predicted[order], color="k", lw=2, label="prior push alone: k * sigmoid(-z)")
+    ax.axhline(0, color="#999999", lw=0.8, ls=":")
+    ax.set_xlabel("control log-odds z = log P(she) - log P(he)")
+    ax.set_ylabel("shift of the log-odds")
+    ax.set_title(entry["title"], fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -70,6 +70,17 @@ def table_md(t: Table, level: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
+PUSH_NOTE = ("Each point is one benchmark item: how far the intervention moved its log-odds of 'she' (mean over "
+             "seeds), against where the control had it. The curve is the shift a prior push alone gives, fitted to "
+             "the mean shift with one constant. Male-stereotyped items sit at low log-odds, so the push alone moves "
+             "them most and lowers the association; only points off the curve, female- and male-stereotyped apart, "
+             "say anything about occupations.")
+
+
+def _push_names(figures: dict[str, Any]) -> list[str]:
+    return [n for n in figures if n.startswith("push/")]
+
+
 def render_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(data['title'])}</title>",
@@ -80,14 +91,16 @@ def render_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
     parts.append("<h2>Comparisons</h2>")
     parts.append(f"<p class='note'>{e(content.METHODS)}</p>")
     parts += [table_html(t) for t in content.comparison_tables(data)]
-    nulls = content.null_tables(data)
-    if nulls:
-        parts.append("<h2>Null check</h2>" + "".join(table_html(t) for t in nulls))
     parts.append("<h2>Bias and cost per arm</h2>" + table_html(content.bias_table(data)) + table_html(content.cost_table(data)))
-    parts.append("<h2>Curves</h2>")
-    for name, png in figures.items():
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>")
+    for title, names in (("The prior push: item shifts against control log-odds", _push_names(figures)),
+                         ("Curves", [n for n in figures if n not in _push_names(figures)])):
+        if names:
+            parts.append(f"<h2>{title}</h2>")
+        if names and title.startswith("The prior push"):
+            parts.append(f"<p class='note'>{e(PUSH_NOTE)}</p>")
+        for name in names:
+            b64 = base64.b64encode(figures[name]).decode("ascii")
+            parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>")
     if data["emergence"]:
         parts.append("<h2>Emergence</h2>" + table_html(content.emergence_table(data)))
     movers = content.mover_tables(data)
@@ -105,11 +118,13 @@ def render_markdown(data: dict[str, Any], figure_files: dict[str, str]) -> str:
     parts += [f"- {_md_cell(x)}" for x in content.headline(data)]
     parts += ["", "## What was run", "", table_md(content.runs_table(data)), "## Comparisons", "", content.METHODS, ""]
     parts += [table_md(t) for t in content.comparison_tables(data)]
-    nulls = content.null_tables(data)
-    if nulls:
-        parts += ["## Null check", ""] + [table_md(t) for t in nulls]
     parts += ["## Bias and cost per arm", "", table_md(content.bias_table(data)), table_md(content.cost_table(data))]
-    parts += ["## Curves", ""] + [f"![{_md_cell(name)}]({path})" for name, path in figure_files.items()] + [""]
+    push = _push_names(figure_files)
+    if push:
+        parts += ["## The prior push: item shifts against control log-odds", "", PUSH_NOTE, ""]
+        parts += [f"![{_md_cell(name)}]({figure_files[name]})" for name in push] + [""]
+    parts += ["## Curves", ""] + [f"![{_md_cell(name)}]({path})" for name, path in figure_files.items()
+                                  if name not in push] + [""]
     if data["emergence"]:
         parts += ["## Emergence", "", table_md(content.emergence_table(data))]
     movers = content.mover_tables(data)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from eval.checkpoints import expand_paths, find_checkpoints, read_json
-from eval.compare import ComparisonTable, common_ids, compare_arms, null_check
+from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
 from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
+from eval.prior_push import residual_metrics, residual_name
 from eval.results import CheckpointResults
 from eval.runner import evaluate_checkpoint
 from eval.series import arm_series, emergence, run_series
@@ -44,6 +45,8 @@ SERIES_METRICS = (
     "heldout/ppl_token",
 )
 ROLE_ORDER = {"baseline": 0, "control": 1, "intervention": 2}
+# Rewrite arms: the intervention first, then what decides what it may claim.
+METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Arm:
     start_step: int
     total_steps: int | None
     direction: str | None
+    method: str = "morphological"  # how the tail was rewritten (run.json's "method")
     runs: list[Run] = field(default_factory=list)
     label: str = ""
 
@@ -111,18 +115,21 @@ def group_arms(runs: Sequence[Run]) -> list[Arm]:
         info = run.info
         role = str(info.get("arm") or "baseline")
         start = int(info.get("start_step") or 0) if role != "baseline" else 0
-        key = (str(info.get("model") or "model"), role, start, info.get("direction") if role == "intervention" else None)
-        arm = arms.setdefault(key, Arm(key[0], role, start, info.get("total_steps"), key[3]))
+        method = str(info.get("method") or "morphological") if role == "intervention" else "morphological"
+        key = (str(info.get("model") or "model"), role, start, info.get("direction") if role == "intervention" else None,
+               method)
+        arm = arms.setdefault(key, Arm(key[0], role, start, info.get("total_steps"), key[3], method))
         arm.runs.append(run)
     several_models = len({a.model for a in arms.values()}) > 1
     for arm in arms.values():
-        label = arm.role
+        label = arm.role if arm.method == "morphological" else arm.method
         if arm.role != "baseline" and arm.total_steps:
             label += f" {round(100 * (arm.total_steps - arm.start_step) / arm.total_steps)}%"
-        if arm.direction:
+        if arm.direction and arm.method in ("morphological", "published"):
             label += f" ({arm.direction})"
         arm.label = f"{arm.model} {label}" if several_models else label
-    return sorted(arms.values(), key=lambda a: (a.model, ROLE_ORDER.get(a.role, 9), a.start_step, a.direction or ""))
+    return sorted(arms.values(), key=lambda a: (a.model, ROLE_ORDER.get(a.role, 9), a.start_step,
+                                                METHOD_ORDER.get(a.method, 9), a.direction or ""))
 
 
 def plan_comparisons(arms: Sequence[Arm]) -> list[tuple[Arm, Arm, str]]:
@@ -226,18 +233,32 @@ def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-NULL_METRICS = ("winobias/prior", "winobias/association", "synthetic/prior", "synthetic/association",
-                "winogender/prior", "winogender/association", "winobias_coref/net_bias",
-                "crows_pairs_gender/pct_stereotype")
+PUSH_TASKS = (("winobias/prior", "WinoBias"), ("synthetic/prior", "Synthetic probes"))
 
 
-def _null_check(arm: Arm, cfg: EvalConfig) -> dict[str, Any]:
-    """A control arm's seeds against each other: the same treatment, so any "difference" is noise."""
-    check = null_check(arm.finals, cfg.stats, metrics=NULL_METRICS)
-    return {"arm": arm.label, "seeds_a": check.seeds_a, "seeds_b": check.seeds_b,
-            "two_level": check.two_level.to_dicts(), "single": [
-                {"a": t.a_name, "b": t.b_name, "rows": t.to_dicts()} for t in check.single],
-            "summary": check.summary()}
+def _push(a: Arm, b: Arm) -> list[dict[str, Any]]:
+    """Per pronoun task: every item's control log-odds and its shift (means over seeds), with the
+    shift a prior push alone gives (``eval.prior_push``), for the confound plot."""
+    from eval.prior_push import LOGODDS, predicted_logodds
+
+    out = []
+    finals_a, finals_b = a.finals, b.finals
+    if len(finals_a) != len(finals_b):
+        return out
+    for name, title in PUSH_TASKS:
+        m = BY_NAME[name]
+        table = m.table(finals_a[0].tables)
+        if table is None or any(m.table(r.tables) != table for r in finals_a + finals_b):
+            continue
+        ids = common_ids(finals_a + finals_b, m)
+        z = np.mean([LOGODDS[table].read(item_columns(m, r.tables, ids)[1]) for r in finals_a], axis=0)
+        y = np.mean([LOGODDS[table].read(item_columns(m, r.tables, ids)[1]) for r in finals_b], axis=0)
+        female = item_columns(m, finals_a[0].tables, ids)[1]["female"]
+        predicted = predicted_logodds(z, y) - z
+        out.append({"title": f"{title}: {b.label} - {a.label}", "task": table, "z": z.tolist(),
+                    "shift": (y - z).tolist(), "female": np.asarray(female).astype(int).tolist(),
+                    "predicted": predicted.tolist()})
+    return out
 
 
 def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, Any]:
@@ -250,20 +271,26 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
         "confidence": cfg.stats.confidence,
         "eval_config": asdict(cfg),
         "metrics": {m.name: {"label": m.label, "kind": m.kind, "part": m.part, "null": m.null,
-                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS},
+                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS}
+        | {residual_name(m.name): {"label": m.label.split(":")[0] + ": association residual (observed minus "
+                                            "prior-push prediction)", "kind": "bias", "part": "residual",
+                                   "null": 0.0, "higher_is_better": None, "fmt": m.fmt} for m in residual_metrics()},
+        "primary": list(cfg.stats.primary),
         "runs": [],
         "arms": [],
         "comparisons": [],
         "series": {},
         "emergence": {},
         "movers": [],
+        "push": [],
     }
     for run in runs:
         data["runs"].append({
             "name": run.name, "path": str(run.path), "arm": label_of[id(run)], "role": run.info.get("arm"),
             "model": run.info.get("model"), "seed": run.info.get("seed"), "start_step": run.info.get("start_step"),
             "end_step": run.info.get("end_step"), "total_steps": run.info.get("total_steps"),
-            "direction": run.info.get("direction"), "resumed_from": run.info.get("resumed_from"),
+            "direction": run.info.get("direction"), "method": run.info.get("method"),
+            "resumed_from": run.info.get("resumed_from"),
             "manifest": _manifest_summary(run.manifest),
             "checkpoints": [{"step": r.step, "fraction": r.fraction, "metrics": r.metrics()} for r in run.results],
         })
@@ -273,6 +300,7 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
         data["arms"].append({
             "label": arm.label, "model": arm.model, "role": arm.role, "start_step": arm.start_step,
             "start_fraction": arm.start_fraction, "total_steps": arm.total_steps, "direction": arm.direction,
+            "method": arm.method,
             "runs": [r.name for r in arm.runs], "seeds": [r.info.get("seed") for r in arm.runs],
             "final_steps": sorted({r.step for r in finals}),
             "items": {name: len(t) for name, t in first.tables.items()},
@@ -292,7 +320,8 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
                                     "markdown": table.to_markdown()})
         if len(data["movers"]) < 2:
             data["movers"].append({"title": name, "a": a.label, "b": b.label, **_movers(a, b)})
-    data["null_checks"] = [_null_check(arm, cfg) for arm in arms if arm.role == "control" and len(arm.runs) >= 3]
+        if a.role == "control" and b.role == "intervention" and b.method == "morphological":
+            data["push"].extend(_push(a, b))
     for name in SERIES_METRICS:
         m = BY_NAME[name]
         per_run = {}
