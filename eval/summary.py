@@ -11,12 +11,15 @@ HEADLINE = (
     "crows_pairs_gender/pct_stereotype",
     "winobias/prior",
     "winobias/association",
-    "winobias_coref/net_bias",
-    "winogender/association",
+    "winobias/auc",
+    "winobias_coref_type1_test/net_bias",
+    "winobias_coref_type2_test/net_bias",
+    "winogender/association_occupation",
     "synthetic/association",
     "lambada/acc",
     "lambada/ppl",
     "heldout/ppl_token",
+    "heldout/ppl_other",
 )
 
 

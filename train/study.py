@@ -100,7 +100,7 @@ def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str]) -> StudyR
     root = Path(cfg.runs_root)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    eval_cfg = _eval_config(cfg, root)
+    eval_cfg = _eval_config(cfg, root, runs)
     _show_rewrite(runs)
     run_dirs = {key: Path(run.run_dir) for key, run in runs.items()}
     jobs = _jobs(cfg, overrides, runs, eval_cfg, logs)
@@ -155,11 +155,15 @@ def _record(path: Path, cfg: TrainConfig, overrides: Sequence[str], summaries: d
                       "invocations": runs})
 
 
-def _eval_config(cfg: TrainConfig, root: Path) -> Any:
+def _eval_config(cfg: TrainConfig, root: Path, runs: dict[tuple[int, str], TrainConfig] | None = None) -> Any:
     """The study's evaluation settings; held-out perplexity on unseen text of the training corpus
-    when the data config names none (for the synthetic corpus: stories of another seed)."""
+    when the data config names none (for the synthetic corpus: stories of another seed), also
+    rewritten in each direction an intervention arm of the study rewrote its tail."""
     eval_cfg = cfg.eval
     heldout = eval_cfg.tasks.heldout
+    directions = sorted({r.intervention.direction for r in (runs or {}).values() if r.intervention.arm == "intervention"
+                         and getattr(r.intervention, "method", "morphological") in ("morphological", "published")})
+    heldout = replace(heldout, swapped=list(dict.fromkeys([*heldout.swapped, *directions])))
     if heldout.path is None and cfg.data.heldout:
         heldout = replace(heldout, path=cfg.data.heldout)
     elif heldout.path is None and cfg.data.source == "synthetic":

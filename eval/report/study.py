@@ -37,12 +37,13 @@ SERIES_METRICS = (
     "winobias/association",
     "winobias_coref/net_bias",
     "winogender/prior",
-    "winogender/association",
+    "winogender/association_occupation",
     "synthetic/prior",
     "synthetic/association",
     "lambada/acc",
     "lambada/ppl",
     "heldout/ppl_token",
+    "heldout/ppl_other",
 )
 ROLE_ORDER = {"baseline": 0, "control": 1, "intervention": 2}
 # Rewrite arms: the intervention first, then what decides what it may claim.
