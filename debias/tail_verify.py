@@ -130,7 +130,9 @@ def verify_tail(
         diff_rows = np.flatnonzero((old != new).any(axis=1))
         changed_rows += len(diff_rows)
         for r in diff_rows.tolist():
-            n, problem = check_row(vocab, old[r], new[r], manifest["direction"])
+            n, problem = check_row(
+                vocab, old[r], new[r], manifest["direction"], manifest.get("groups", ("pronouns",))
+            )
             if problem is not None:
                 k = lo + r
                 raise TailVerificationError(
