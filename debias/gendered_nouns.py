@@ -10,7 +10,8 @@ over like the pronouns' (lower, Title, UPPER; other mixes are left as ``odd_case
 
 Whole words only, with the pronouns' edges ("manhole", "Amanda", "woman" hold no "man"); a word
 joined to the next by a hyphen is a compound and is left ("man-made", "he-man"), except before
-"-in-law" ("mother-in-law" -> "father-in-law"); after a hyphen it swaps ("ex-wife", "step-son").
+"-in-law" ("mother-in-law" -> "father-in-law"); after a hyphen it swaps only after a prefix
+("ex-wife", "step-son", "great-grandfather"), else it is left (``compound``: "he-man").
 
 Context rules:
 - ``title``: Sir/Dame, Lord/Lady and Miss are titles only when written capitalised before a
@@ -110,6 +111,9 @@ lord - = lady - title
 """
 
 NOT_A_TITLE = "not_a_title"
+COMPOUND = "compound"
+# Prefixes after whose hyphen a noun is still the word swapped ("ex-wife", "step-son").
+PREFIXES = frozenset({"ex", "step", "great", "grand", "half", "foster", "god", "future", "former"})
 IN_NAME = "in_name"
 GROUP = "nouns"
 
@@ -204,6 +208,14 @@ def _in_name(text: str, start: int) -> bool:
     return _capitalised(word) and bare not in FUNCTION_WORDS
 
 
+def _after_prefix(text: str, hyphen: int) -> bool:
+    """The word before the hyphen at ``hyphen`` is one of ``PREFIXES``."""
+    lo = hyphen
+    while lo > 0 and text[lo - 1].isalpha():
+        lo -= 1
+    return text[lo:hyphen].lower() in PREFIXES
+
+
 def plan_nouns(text: str, direction: str) -> list[Swap]:
     """Every gendered noun or title of ``direction`` in ``text`` with its replacement (None and
     a reason when it is left), in text order."""
@@ -213,7 +225,9 @@ def plan_nouns(text: str, direction: str) -> list[Swap]:
         source = m.group()
         target = targets[source.lower().replace("’", "'")]
         chosen, reason = target.plain, None
-        if target.title is not None:
+        if m.start() > 0 and text[m.start() - 1] == "-" and not _after_prefix(text, m.start() - 1):
+            chosen, reason = None, COMPOUND
+        elif target.title is not None:
             if (source.isupper() or _capitalised(source)) and _before_name(text, m.end()):
                 chosen = target.title
             elif chosen is None:
