@@ -14,8 +14,8 @@ joined to the next by a hyphen is a compound and is left ("man-made", "he-man"),
 ("ex-wife", "step-son", "great-grandfather"), else it is left (``compound``: "he-man").
 
 Context rules:
-- ``title``: Sir/Dame, Lord/Lady and Miss are titles only when written capitalised before a
-  capitalised word ("Sir Walter", "Lady Catherine", "Miss Bennet"); elsewhere "sir" is the
+- ``title``: Sir/Dame, Lord/Lady and Miss are titles only when written capitalised (not
+  in capitals: "I MISS YOU") before a capitalised word ("Sir Walter", "Lady Catherine", "Miss Bennet"); elsewhere "sir" is the
   address (-> "madam"), "lady" the noun (-> "gentleman"), and "lord", "dame" and "miss" (a verb,
   "a near miss", "the Lord") are left (``not_a_title``).
 - ``in_name``: a capitalised noun right after a capitalised word that is not a title nor a
@@ -228,7 +228,7 @@ def plan_nouns(text: str, direction: str) -> list[Swap]:
         if m.start() > 0 and text[m.start() - 1] == "-" and not _after_prefix(text, m.start() - 1):
             chosen, reason = None, COMPOUND
         elif target.title is not None:
-            if (source.isupper() or _capitalised(source)) and _before_name(text, m.end()):
+            if _capitalised(source) and _before_name(text, m.end()):
                 chosen = target.title
             elif chosen is None:
                 reason = NOT_A_TITLE
