@@ -172,14 +172,36 @@ def _targets(direction: str) -> dict[str, Target]:
 @lru_cache(maxsize=4)
 def noun_pattern(direction: str) -> re.Pattern[str]:
     """Whole-word occurrences of the direction's noun forms, in any casing (see the docstring)."""
-    forms = sorted(noun_forms(direction), key=len, reverse=True)
-    spellings = [re.escape(f).replace("'", "['’]") for f in forms]
+    forms = noun_forms(direction)
     first = "".join(sorted({c for f in forms for c in (f[0], f[0].upper())}))
     return re.compile(
-        rf"(?=[{first}])(?<![\w\u0300-\u036f@])(?<!\w\.)(?:{'|'.join(spellings)})"
+        rf"(?=[{first}])(?<![\w\u0300-\u036f@])(?<!\w\.){_trie(forms)}"
         rf"(?![\w\u0300-\u036f@])(?!(?-i:\.[a-z0-9]))(?!-(?!in-law))",
         re.IGNORECASE,
     )
+
+
+def _trie(words: tuple[str, ...]) -> str:
+    """One regex for ``words`` that shares their prefixes ("fathers?" rather than "fathers|father"):
+    the engine then tries one branch per letter instead of every word (about 10x faster here)."""
+    tree: dict = {}
+    for word in words:
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:
+        ends = "" in node
+        branches = [("['’]" if ch == "'" else re.escape(ch)) + pattern(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        if ends:
+            body = f"(?:{body})?" if len(branches) == 1 and len(body) > 1 else f"{body}?"
+        return body
+
+    return f"(?:{pattern(tree)})"
 
 
 _NEXT = re.compile(r"\.?[^\S\n]+\n?[^\S\n]*([^\W\d_])")

@@ -119,3 +119,24 @@ def test_swap_config_groups():
     assert SwapConfig().groups == ["pronouns"] and SwapConfig().problems() == []
     assert SwapConfig(groups=["pronouns", "nouns"]).problems() == []
     assert "swap.groups=['names']" in SwapConfig(groups=["names"]).problems()[0]
+
+
+def test_tail_rewrite_with_nouns_verifies_and_counts_every_form(tmp_path, neox_tokenizer_path):
+    from debias.corpus import build_data_order
+    from debias.tail import rewrite_tail
+    from debias.tail_verify import verify_tail
+
+    docs = ["His father met the King and Mr. Smith; the men's wives came too. " * 6] * 40
+    source = tmp_path / "order"
+    build_data_order(docs, neox_tokenizer_path, source, seq_length=128, seed=0, progress=False)
+    args = dict(start_step=0, end_step=4, rows_per_step=4, tokenizer=neox_tokenizer_path,
+                direction="to_feminine", progress=False)
+    manifest = rewrite_tail(source, tmp_path / "tail", groups=("pronouns", "nouns"), **args)
+    counts = manifest["counts"]
+    assert manifest["groups"] == ["pronouns", "nouns"]
+    assert set(gn.noun_forms("to_feminine")) <= set(counts)  # every form, seen or not
+    assert counts["father"]["swapped"] > 10 and counts["king"]["swapped"] > 10
+    assert counts["mr"]["swapped"] > 10 and counts["kings"]["seen"] == 0
+    assert verify_tail(source, tmp_path / "tail", progress=False)["swaps"] > 50
+    plain = rewrite_tail(source, tmp_path / "plain", **args)
+    assert "father" not in plain["counts"] and plain["groups"] == ["pronouns"]
