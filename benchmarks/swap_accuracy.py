@@ -259,9 +259,10 @@ def every_pronoun(swappers: dict[str, PronounSwapper], texts: list[tuple[str, st
     table forms too), on whole treebank sentences; ambiguous forms without a gold tag are not
     counted. ``texts``: (sentence, part)."""
     det = {(it.text, it.start): it.determiner for it in gold}
-    print(f"  {'direction':13} {'tune':>24}  {'held out':>24}")
+    print(f"  {'direction':13} {'form':8} {'tune':>24}  {'held out':>24}")
     for direction, swapper in swappers.items():
         sources = set(source_forms(direction))
+        per_form = {(f, p): [0, 0] for f in source_forms(direction) for p in PARTS}
         chosen = [(t, p) for t, p in texts if any(canonical_form(m.group()) in sources for m in PRONOUN_RE.finditer(t))]
         cells = {p: [0, 0] for p in PARTS}
         for (text, part), plan in zip(chosen, swapper.plan_batch([t for t, _ in chosen]), strict=True):
@@ -277,9 +278,14 @@ def every_pronoun(swappers: dict[str, PronounSwapper], texts: list[tuple[str, st
                 else:
                     want = TABLE[form]
                 swap = by_start.get(m.start())
-                cells[part][1] += 1
-                cells[part][0] += bool(swap and swap.target and swap.target.lower() == want)
-        print(f"  {direction:13} {cell_text(*cells['tune']):>24}  {cell_text(*cells['heldout']):>24}")
+                right = bool(swap and swap.target and swap.target.lower() == want)
+                for cell in (cells[part], per_form[(form, part)]):
+                    cell[1] += 1
+                    cell[0] += right
+        for form in source_forms(direction):
+            tune, held = per_form[(form, "tune")], per_form[(form, "heldout")]
+            print(f"  {direction:13} {form:8} {cell_text(*tune):>24}  {cell_text(*held):>24}")
+        print(f"  {direction:13} {'all':8} {cell_text(*cells['tune']):>24}  {cell_text(*cells['heldout']):>24}")
 
 
 # Each word list of debias.pronoun_rules that switches a rule on; emptied, the rule is off. Eight

@@ -142,9 +142,15 @@ def _parse(pairs: str) -> dict[str, dict[str, Target]]:
         fields = line.split()
         msg, mpl, mark, fsg, fpl, *flag = fields
         kind = "title" if flag == ["title"] else "plain"
-        ways = {"=": ("to_feminine", "to_masculine"), "->": ("to_feminine",), "<-": ("to_masculine",)}[mark]
+        ways = {
+            "=": ("to_feminine", "to_masculine"),
+            "->": ("to_feminine",),
+            "<-": ("to_masculine",),
+        }[mark]
         for direction in ways:
-            pairs_of = ((msg, fsg), (mpl, fpl)) if direction == "to_feminine" else ((fsg, msg), (fpl, mpl))
+            pairs_of = (
+                ((msg, fsg), (mpl, fpl)) if direction == "to_feminine" else ((fsg, msg), (fpl, mpl))
+            )
             for src, dst in pairs_of:
                 if src != "-" and dst != "-":
                     slot = maps[direction].setdefault(src, {"plain": None, "title": None})
@@ -193,7 +199,11 @@ def _trie(words: tuple[str, ...]) -> str:
 
     def pattern(node: dict) -> str:
         ends = "" in node
-        branches = [("['’]" if ch == "'" else re.escape(ch)) + pattern(sub) for ch, sub in sorted(node.items()) if ch]
+        branches = [
+            ("['’]" if ch == "'" else re.escape(ch)) + pattern(sub)
+            for ch, sub in sorted(node.items())
+            if ch
+        ]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
@@ -225,7 +235,10 @@ def _in_name(text: str, start: int) -> bool:
         return False
     word = m.group(1).lstrip("\"'“‘([")
     bare = word.rstrip(".").lower()
-    if word.endswith((".", "!", "?", ",", ";", ":", "\"", "”", "'", "’", ")")) and bare not in _TITLE_WORDS:
+    if (
+        word.endswith((".", "!", "?", ",", ";", ":", '"', "”", "'", "’", ")"))
+        and bare not in _TITLE_WORDS
+    ):
         return False
     return _capitalised(word) and bare not in FUNCTION_WORDS
 

@@ -1,5 +1,5 @@
-"""Rewrite the pronouns of token rows in place, and check that a rewritten row differs from its
-source only there.
+"""Rewrite the pronouns (and, with the ``nouns`` group, the gendered nouns) of token rows in place,
+and check that a rewritten row differs from its source only there.
 
 A row is decoded from its tokens' bytes; ``<|endoftext|>`` (any special token) splits it into
 segments, each a piece of one document, and the swapper plans each segment from its own text (in
@@ -272,7 +272,8 @@ def _matches(text: str, direction: str, groups: Sequence[str]) -> list[re.Match[
     found = find_pronouns(text, source_forms(direction)) if "pronouns" in groups else []
     if "nouns" in groups:
         found = sorted(
-            [*found, *gendered_nouns.noun_pattern(direction).finditer(text)], key=lambda m: m.start()
+            [*found, *gendered_nouns.noun_pattern(direction).finditer(text)],
+            key=lambda m: m.start(),
         )
     return found
 

@@ -8,7 +8,8 @@ either side (each holds at least one token), with only the tagger and the encode
 (``benchmarks/swap_accuracy.py`` measures how often this gives the whole sentence's tag).
 Windows never cross a blank line, and line breaks inside a window read as spaces, since a
 hard-wrapped line break is not a word. Long texts need nothing special: spaCy only ever sees
-windows, never the whole text, so ``nlp.max_length`` does not apply.
+windows, never the whole text, so ``nlp.max_length`` does not apply. The opt-in ``nouns`` group
+(``debias.gendered_nouns``) adds gendered nouns and titles, by table, without the tagger.
 """
 
 from __future__ import annotations

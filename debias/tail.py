@@ -53,7 +53,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _make_planner(
-    direction: str, spacy_model: str | None, context_words: int | None = None,
+    direction: str,
+    spacy_model: str | None,
+    context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
 ) -> Any:
     from debias.swapper import PronounSwapper

@@ -48,7 +48,9 @@ class TailVerificationError(ValueError):
         return (_rebuild, (self.args[0], self.row, self.step, self.source_row))
 
 
-def _rebuild(message: str, row: int | None, step: int | None, source_row: int | None) -> TailVerificationError:
+def _rebuild(
+    message: str, row: int | None, step: int | None, source_row: int | None
+) -> TailVerificationError:
     return TailVerificationError(message, row=row, step=step, source_row=source_row)
 
 
