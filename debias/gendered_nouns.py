@@ -214,7 +214,7 @@ def _trie(words: tuple[str, ...]) -> str:
     return f"(?:{pattern(tree)})"
 
 
-_NEXT = re.compile(r"\.?[^\S\n]+\n?[^\S\n]*([^\W\d_])")
+_NEXT = re.compile(r"\.?(?=\s)[^\S\n]*\n?[^\S\n]*([^\W\d_])")
 _PREV = re.compile(r"(\S+)\s+$")
 
 

@@ -88,6 +88,8 @@ def test_title_decisions():
     assert swap("Thank you, ma'am. Thank you, ma’am.", "to_masculine") == "Thank you, sir. Thank you, sir."
     assert swap("The Lord is kind; Lord Byron was no lord.", "to_feminine") == "The Lord is kind; Lady Byron was no lord."
     assert swap("Lady Russell and the lady", "to_masculine") == "Lord Russell and the gentleman"
+    assert swap("Miss\nBennet; Miss\n\nBennet", "to_masculine") == "Mr\nBennet; Miss\n\nBennet"  # a line
+    # break may sit between a title and its name, a blank line may not
     reasons = [s.reason for s in gn.plan_nouns("The Lord is kind, lord.", "to_feminine")]
     assert reasons == [gn.NOT_A_TITLE, gn.NOT_A_TITLE]
 
