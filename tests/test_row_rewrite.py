@@ -154,3 +154,20 @@ def test_invalid_bytes_inside_a_row_make_a_neighbouring_pronoun_doubtful(
 ) -> None:
     text, stats = run(fem, row_of(vocab, b"So", b" \xc3", b"he", b" said", b" his", b" name", b"."))
     assert text == b"So \xc3he said her name." and left(stats) == {"he": {"invalid_utf8": 1}}
+
+
+def test_nouns_are_rewritten_counted_and_verified(vocab: ByteVocab) -> None:
+    rw = RowRewriter(vocab, PronounSwapper("to_feminine", groups=("pronouns", "nouns")))
+    row = np.array(
+        vocab.tokenizer.encode("Then his father and the King's men met Mr. Smith.").ids, dtype=np.uint16
+    )
+    text, stats = run(rw, row)
+    assert text == b"Then her mother and the Queen's women met Ms. Smith."
+    assert {f: c["swapped"] for f, c in stats.counts.items()} == {
+        "his": 1, "father": 1, "king": 1, "men": 1, "mr": 1
+    }
+    out = rw.rewrite(row[None, :], RewriteStats())[0]
+    assert len(out) == len(row)
+    assert check_row(vocab, row, out, "to_feminine", ("pronouns", "nouns")) == (5, None)
+    swaps, problem = check_row(vocab, row, out, "to_feminine")  # a pronoun-only rewrite has no nouns
+    assert "where no whole-word pronoun is" in problem

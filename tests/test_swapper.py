@@ -276,7 +276,7 @@ def test_challenge_set_is_well_formed():
 
 
 def test_challenge_set_accuracy(fem, masc, both):
-    rows = _challenge_rows()
+    rows = [r for r in _challenge_rows() if r["groups"] == "pronouns"]
     for direction, swapper in (("to_feminine", fem), ("to_masculine", masc), ("both", both)):
         out = swapper.swap_batch([r["input"] for r in rows])
         wrong = [r["id"] for r, o in zip(rows, out, strict=True) if o != r[direction]]
@@ -285,3 +285,14 @@ def test_challenge_set_accuracy(fem, masc, both):
         assert not set(wrong) & set(easy)
         dev_wrong = [w for w in wrong if w.startswith("dev-")]
         assert not dev_wrong, f"{direction}: dev rows the rules were written against now fail: {dev_wrong}"
+
+
+def test_challenge_set_noun_rows():
+    rows = [r for r in _challenge_rows() if r["groups"] == "pronouns+nouns"]
+    assert len(rows) >= 30 and {r["split"] for r in rows} == {"dev", "heldout"}
+    assert {"noun_morph", "noun_contains", "noun_name", "noun_title"} <= {r["category"] for r in rows}
+    for direction in ("to_feminine", "to_masculine", "both"):
+        swapper = PronounSwapper(direction, groups=("pronouns", "nouns"))
+        out = swapper.swap_batch([r["input"] for r in rows])
+        wrong = [r["id"] for r, o in zip(rows, out, strict=True) if o != r[direction]]
+        assert not wrong, f"{direction}: wrong on {wrong}"
