@@ -17,7 +17,24 @@ from typing import Any
 
 from debias.config import DataConfig, InterventionConfig
 
-__all__ = ["tail_name", "rewrite_arm", "verify_arm"]
+__all__ = ["tail_name", "data_problems", "rewrite_arm", "verify_arm"]
+
+
+def data_problems(iv: InterventionConfig, data: DataConfig) -> list[str]:
+    """Ways the intervention's method cannot work on this corpus (empty when it can): the placebo
+    redraws genders from the synthetic corpus's generator, below saturation only."""
+    if iv.arm != "intervention" or iv.method != "placebo":
+        return []
+    if data.source != "synthetic":
+        return [f"intervention={iv.name} (method=placebo) redraws each character's gender from the synthetic "
+                f"corpus's generator, but data.source={data.source}; use data=synthetic80 for the placebo, or "
+                "another method on this corpus"]
+    rate = data.synthetic.stereotype_rate
+    if not 0 < rate < 1:
+        return [f"intervention={iv.name} (method=placebo) moves each occupation's log-odds of 'she', which "
+                f"data.synthetic.stereotype_rate={rate} makes infinite; use data=synthetic80 (rate 0.8) or set "
+                "data.synthetic.stereotype_rate strictly between 0 and 1"]
+    return []
 
 
 def tail_name(iv: InterventionConfig, start_step: int, end_step: int) -> str:

@@ -25,8 +25,8 @@ share into about 1 - 0.008 (0.80% of pronouns are left at row edges in the study
 logit(0.992) = 4.82. At ``stereotype_rate`` 0.8 that is +3.4 for female-stereotyped occupations
 (from +1.39) and +6.2 for male-stereotyped ones (from -1.39); the placebo moves both by their
 mean, 4.8, so its shift of the data's mean log-odds of "she" equals the intervention's while its
-female-minus-male difference stays 2.77. At that shift 98.4% of male-stereotyped characters'
-pronouns are feminine (99.9% of female-stereotyped).
+female-minus-male difference stays 2.77. At that shift 96.8% of male-stereotyped characters'
+pronouns are feminine (99.8% of female-stereotyped characters').
 """
 
 from __future__ import annotations
