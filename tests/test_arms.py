@@ -28,7 +28,7 @@ from train import compose
 from train.plan import to_train_config
 
 NEW_ARMS = ("both21", "placebo21", "sham21", "published21")
-RPS, STEPS, START = 16, 200, 158  # 0.79 of 200 steps
+RPS, STEPS, START = 16, 800, 632  # 0.79 of 800 steps
 SHIFT = 1.0  # small enough that no occupation's share of "she" saturates, so the shift is measurable
 
 
@@ -146,20 +146,20 @@ def test_placebo_keeps_rows_and_changes_only_pronouns_masculine_to_feminine(plac
 
 
 def test_placebo_moves_she_by_a_constant_log_odds_and_keeps_the_link(placebo) -> None:
-    """Pooled over the 30 occupations of each stereotype (about 1,000 pronouns a side in the tail),
-    the log-odds of "she" moves by the shift within 0.3 (about 3 standard errors; redrawn stories
-    that could not keep their token count stay as they were and pull it down by their share), and
-    the female-minus-male difference moves by less than 0.3; the redraw only turns men into women."""
+    """Pooled over the 30 occupations of each stereotype (about 2,300 pronouns a side in this tail),
+    the log-odds of "she" moves by the shift and the female-minus-male difference stays. Over 8
+    corpus seeds at this size the shifts were 0.99 +- 0.10 (female-stereotyped) and 0.99 +- 0.05
+    (male-stereotyped), the difference's change +0.01 +- 0.11: the bounds are 4 of those standard
+    deviations. The redraw only turns men into women, so no occupation's share of "she" falls."""
     _, manifest = placebo
     before, after = manifest["she_log_odds"]["before"], manifest["she_log_odds"]["after"]
     for side in ("female", "male"):
-        assert after[side] - before[side] == pytest.approx(SHIFT, abs=0.3)
-    assert abs(after["link"] - before["link"]) < 0.3
-    assert before["link"] == pytest.approx(2 * math.log(4), abs=0.4)  # rate 0.8 either side
+        assert after[side] - before[side] == pytest.approx(SHIFT, abs=0.4)
+    assert abs(after["link"] - before["link"]) < 0.45
+    assert before["link"] == pytest.approx(2 * math.log(4), abs=0.55)  # logit(0.8) - logit(0.2)
     for occupation in manifest["occupations"].values():
         assert occupation["she_after"] >= occupation["she_before"]
-    left = manifest["totals"]["left"] / manifest["totals"]["seen"]
-    assert left < 0.1
+    assert manifest["totals"]["left"] <= 0.05 * manifest["totals"]["seen"]
 
 
 def test_placebo_refuses_the_data_order_of_another_corpus(order, data, tmp_path: Path) -> None:
