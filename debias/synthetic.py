@@ -338,9 +338,10 @@ def gendered_words(text: str) -> list[str]:
     return [m.group() for m in _GENDERED.finditer(text)]
 
 
-def gendered_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of every whole-word gendered pronoun in ``text`` (with any clitic)."""
-    return [m.span() for m in _GENDERED.finditer(text)]
+def gendered_spans(text: str, *, clitic: bool = True) -> list[tuple[int, int]]:
+    """``(start, end)`` of every whole-word gendered pronoun in ``text``, with any clitic ('s, 'd,
+    'll) unless ``clitic=False``."""
+    return [m.span() if clitic else m.span(1) for m in _GENDERED.finditer(text)]
 
 
 def _check(cfg: SyntheticConfig) -> None:

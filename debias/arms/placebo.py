@@ -164,7 +164,7 @@ def _redraw(rebuilt: _Rebuilt, data: DataConfig, docs: np.ndarray, rates: dict[s
     for (d, text), enc_new, enc_old in zip(changed, new_encodings, old_encodings, strict=True):
         old_text = rebuilt.pieces[d]
         old_ids, new_ids = np.asarray(enc_old.ids), np.asarray(enc_new.ids)
-        old_spans, new_spans = gendered_spans(old_text), gendered_spans(text)
+        old_spans, new_spans = gendered_spans(old_text, clitic=False), gendered_spans(text, clitic=False)
         if _segments(old_text, old_spans) != _segments(text, new_spans):
             left[d] = "other_tokens_changed"  # the generator changed more than pronouns
         elif len(new_ids) != len(old_ids):
@@ -181,18 +181,19 @@ def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, ac
                 left: dict[int, str], target: dict[int, tuple]) -> tuple[dict, dict, dict]:
     """Per occupation, the pronouns of its characters that the tail's rows hold and how many are
     feminine before and after; per form, the redrawn pronouns the rows hold, swapped or left by
-    reason; and the documents the tail reads (each time it reads one)."""
+    reason (a pronoun counts once for each tail row that holds it, as the rows' tokens do); and the
+    documents the tail reads (each time it reads one)."""
     in_tail = np.zeros(len(rebuilt.ordered) + 1, dtype=np.int64)
     np.add.at(in_tail, starts, 1)
     np.add.at(in_tail, starts + rebuilt.seq + 1, -1)
-    in_tail = np.cumsum(in_tail)[:-1] > 0
+    in_tail = np.cumsum(in_tail)[:-1]  # how many tail rows hold each token (rows overlap by one)
     docs = sorted({int(rebuilt.doc_order[j]) for j in positions.tolist()})
     encodings = rebuilt.tok.encode_batch([rebuilt.pieces[d] for d in docs], add_special_tokens=False)
     uses: dict[int, list[tuple[Any, np.ndarray]]] = {}  # each pronoun of the document with its tokens
     for d, enc in zip(docs, encodings, strict=True):
         story = rebuilt.stories[rebuilt.story_of[d]]
-        before = sum(len(gendered_spans(rebuilt.pieces[k])) for k in rebuilt.pieces_of[rebuilt.story_of[d]] if k < d)
-        spans = gendered_spans(rebuilt.pieces[d])
+        before = sum(len(gendered_spans(rebuilt.pieces[k], clitic=False)) for k in rebuilt.pieces_of[rebuilt.story_of[d]] if k < d)
+        spans = gendered_spans(rebuilt.pieces[d], clitic=False)
         mine = story.pronouns[before:before + len(spans)]
         if len(mine) != len(spans):
             raise RuntimeError(f"synthetic story {rebuilt.story_of[d]}: its text holds {len(spans)} pronouns where "
@@ -211,20 +212,21 @@ def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, ac
             documents["redrawn" if d in accepted else "unchanged"] += 1
         base = int(rebuilt.doc_start[j])
         for use, tokens in uses[d]:
-            if not in_tail[base + tokens].any():
+            n = int(in_tail[base + tokens].max(initial=0))  # each time a tail row holds the pronoun
+            if not n:
                 continue
             occ = occupations[cast[use.character].occupation]
             new_gender = target[d][use.character].gender
-            occ["pronouns"] += 1
-            occ["she_before"] += use.gender == "female"
-            occ["she_after"] += (new_gender if d in accepted else use.gender) == "female"
+            occ["pronouns"] += n
+            occ["she_before"] += n * (use.gender == "female")
+            occ["she_after"] += n * ((new_gender if d in accepted else use.gender) == "female")
             if new_gender != use.gender:
                 c = counts[use.surface.lower().replace("’", "'").split("'")[0]]
-                c["seen"] += 1
+                c["seen"] += n
                 if d in accepted:
-                    c["swapped"] += 1
+                    c["swapped"] += n
                 else:
-                    c["left"][left[d]] = c["left"].get(left[d], 0) + 1
+                    c["left"][left[d]] = c["left"].get(left[d], 0) + n
     return occupations, {f: c for f, c in counts.items() if c["seen"]}, documents
 
 
