@@ -241,3 +241,25 @@ def test_training_data_rewrites_and_reads_the_arms_own_tail(arm: str, tmp_path: 
     assert training.manifest["parameters"] == cfg.intervention.method_parameters()
     assert training.batch(45).shape == (4, 33)
     assert json.loads((training.tail_dir / "manifest.json").read_text())["end_step"] == 50
+
+
+@pytest.mark.slow
+def test_each_arm_trains_on_its_own_tail_and_says_so_in_run_json(tmp_path: Path) -> None:
+    from train import run
+
+    base = ["+experiment=mini-test", "data.synthetic.stereotype_rate=0.8", f"runs_root={tmp_path}", "progress=false"]
+    assert run(compose(base)).completed
+    tails = {}
+    for arm in ("tail21", *NEW_ARMS):
+        result = run(compose([*base, f"intervention={arm}"]))
+        info = json.loads((result.run_dir / "run.json").read_text())
+        iv = to_train_config(compose([f"intervention={arm}"])).intervention
+        assert (info["intervention_name"], info["method"], info["method_parameters"]) == (
+            arm, iv.method, iv.method_parameters())
+        assert info["direction"] == iv.direction and info["start_step"] == 40
+        manifest = json.loads((result.run_dir / "manifest.json").read_text())
+        assert manifest.get("method", "morphological") == iv.method
+        tails[arm] = info["trained_on"]
+    assert len(set(tails.values())) == len(tails)
+    control = json.loads((run(compose([*base, "intervention=control21"])).run_dir / "run.json").read_text())
+    assert (control["intervention_name"], control["method"]) == ("control21", None)
