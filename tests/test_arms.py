@@ -84,6 +84,14 @@ def test_the_study_can_move_below_saturation_and_the_synthetic_corpus_keeps_1(tm
     suite = to_train_config(compose(["+experiment=mini-suite", "data=synthetic80", f"runs_root={tmp_path}"]))
     assert suite.data.synthetic.stereotype_rate == 0.8 and suite.data.seq_length == 128
     assert to_train_config(compose(["+experiment=mini-suite"])).data.synthetic.stereotype_rate == 1.0
+    from train.study import plan_study
+
+    arms = ["tail21", "control21", *NEW_ARMS]
+    overrides = ["+experiment=mini-suite", "data=synthetic80", f"study.arms=[{','.join(arms)}]",
+                 f"runs_root={tmp_path}"]
+    runs = plan_study(to_train_config(compose(overrides)), overrides)
+    assert {arm for _, arm in runs} == {"none", *arms}
+    assert all(run.data.synthetic.stereotype_rate == 0.8 for run in runs.values())
 
 
 def test_every_bad_value_is_reported() -> None:

@@ -78,6 +78,15 @@ def finished(output: Path, identity: dict[str, Any], source_idx_sha: str, tokeni
     return manifest
 
 
+def _honour_umask(folder: Path) -> None:
+    """Give the folder and its files the modes the umask allows (temporary names are private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
+
+
 def totals(counts: dict[str, dict[str, Any]], **rows: int) -> dict[str, Any]:
     """The manifest's ``totals``, shaped like the morphological rewrite's so that the report reads
     every arm alike: ``counts`` is ``{form: {"seen", "swapped", "left": {reason: n}}}``."""
@@ -141,6 +150,7 @@ def write_tail(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_json(tmp / MANIFEST, manifest)
+        _honour_umask(tmp)
     log.info("%s rewrite of %d rows into %s: %d tokens in %d rows changed", identity["method"], rows, output,
              changed_tokens, changed_rows)
     return manifest
