@@ -203,6 +203,16 @@ def test_sham_touches_only_its_word_pair(order, data, tmp_path: Path) -> None:
     assert 0.7 < len(changed) / pronouns < 1.4
 
 
+def test_text_versions_of_the_sham_and_the_published_rewrite() -> None:
+    from debias.arms.published import replace_text
+    from debias.arms.sham import swap_text
+
+    assert swap_text("A cat saw a dog, an owl and Ava's hat.", "a", "the") == "The cat saw the dog, an owl and Ava's hat."
+    assert swap_text("the end", "a", "the", "to_masculine") == "a end"
+    assert replace_text("He said the book was his; His dog and him, himself.") == (
+        "She said the book was her; Her dog and her, herself.")
+
+
 def test_published_rewrite_ignores_morphology_and_changes_row_lengths(neox_tokenizer_path: Path,
                                                                        tmp_path: Path) -> None:
     """On Pythia's tokenizer: "his" standing alone becomes "her" (the morphological rewrite writes

@@ -33,6 +33,11 @@ PATTERN = re.compile(r"\b(" + "|".join(sorted(TABLE, key=len, reverse=True)) + r
 PAD = "<|padding|>"
 
 
+def replace_text(text: str) -> str:
+    """The published replacement on plain text (e.g. held-out text rewritten the arm's way)."""
+    return PATTERN.sub(lambda m: TABLE[m.group()], text)
+
+
 class PublishedRewriter:
     """Rows through decode, whole-word replacement, encode, and pad or cut; keeps the counts."""
 

@@ -50,6 +50,14 @@ def swap_table(source_word: str, target_word: str, direction: str) -> dict[bytes
     return table
 
 
+def swap_text(text: str, source_word: str, target_word: str, direction: str = "to_feminine") -> str:
+    """The sham's swap on plain text (e.g. held-out text rewritten the arm's way): every whole word
+    of the table replaced, whatever its tokens."""
+    table = {a.decode(): b.decode() for a, b in swap_table(source_word, target_word, direction).items()}
+    words = "|".join(re.escape(w) for w in sorted(table, key=len, reverse=True))
+    return re.sub(r"(?<![\w'’])(?:" + words + r")(?![\w'’])", lambda m: table[m.group()], text)
+
+
 class ShamRewriter:
     """Swaps the words of ``table`` in rows of token ids, in place."""
 
