@@ -281,3 +281,14 @@ def test_each_arm_trains_on_its_own_tail_and_says_so_in_run_json(tmp_path: Path)
     assert len(set(tails.values())) == len(tails)
     control = json.loads((run(compose([*base, "intervention=control21"])).run_dir / "run.json").read_text())
     assert (control["intervention_name"], control["method"]) == ("control21", None)
+
+
+def test_a_run_started_before_methods_existed_can_still_be_continued() -> None:
+    from train.rundir import _differences, _with_new_defaults
+
+    now = {"intervention": {"name": "tail21", "arm": "intervention", "method": "morphological",
+                            "placebo_shift": 4.8, "sham_source": "a", "sham_target": "the"}}
+    old = {"intervention": {"name": "tail21", "arm": "intervention"}}
+    assert _differences(_with_new_defaults(old), {**now, "intervention": {**_with_new_defaults(old)["intervention"],
+                                                                          **now["intervention"]}}) == []
+    assert _differences(_with_new_defaults(old), {"intervention": {**now["intervention"], "method": "sham"}})
