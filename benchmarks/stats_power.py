@@ -23,6 +23,11 @@ def _mean(c):
     return np.mean(c["x"], axis=-1)
 
 
+def _model(rng: np.random.Generator, items: np.ndarray, seed_offset: float, shift: float, seed_sd: float) -> dict:
+    """One model's item scores: the items, its pretraining seed, the arm's shift, resume noise, item noise."""
+    return {"x": items + seed_offset + shift + seed_sd * rng.normal() + rng.normal(size=len(items))}
+
+
 def simulate(k: int, ratio: float, effect: float, sims: int, n: int, rng: np.random.Generator,
              n_boot: int) -> tuple[float, float]:
     unit = 1.0 / np.sqrt(n)  # item noise of the mean
@@ -30,12 +35,8 @@ def simulate(k: int, ratio: float, effect: float, sims: int, n: int, rng: np.ran
     for i in range(sims):
         items = rng.normal(size=n)
         shared = rng.normal(size=k)
-
-        def model(s: int, shift: float) -> dict:
-            return {"x": items + shared[s] + shift + ratio * unit * rng.normal() + rng.normal(size=n)}
-
-        a = [model(s, 0.0) for s in range(k)]
-        b = [model(s, effect * unit) for s in range(k)]
+        a = [_model(rng, items, shared[s], 0.0, ratio * unit) for s in range(k)]
+        b = [_model(rng, items, shared[s], effect * unit, ratio * unit) for s in range(k)]
         hits_t += seed_t(a, b, _mean, paired=True).p_value < 0.05
         hits_b += two_level(a, b, _mean, paired=True, n_boot=n_boot, seed=i).significant
     return hits_t / sims, hits_b / sims

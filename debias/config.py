@@ -5,10 +5,15 @@ problem of a composed config at once (see ``debias.config_errors.Problems``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 DIRECTIONS = ("to_feminine", "to_masculine", "both")
 # What a swap rewrites (``debias.swapper.Group`` is the same as a Literal type).
 SWAP_GROUPS = ("pronouns", "nouns")
+# How an intervention arm's tail is rewritten (``debias.arms``). OmegaConf 2.3 refuses ``Literal``
+# annotations in structured configs, so the field is a ``str`` checked against this tuple.
+METHODS = ("morphological", "placebo", "sham", "published")
+Method = Literal["morphological", "placebo", "sham", "published"]
 
 
 @dataclass
@@ -182,7 +187,21 @@ class DataConfig:
 class InterventionConfig:
     """Which arm a resumed run is: the rewritten tail (``intervention``), the same rows unchanged
     (``control``), or none (``baseline`` pretraining). The start is a fraction of training resolved
-    to the nearest checkpoint step, or an explicit step."""
+    to the nearest checkpoint step, or an explicit step.
+
+    ``method`` says how an intervention's tail is rewritten (``debias.arms``):
+
+    - ``morphological``: the pronoun swap in ``direction`` (``debias.tail.rewrite_tail``);
+    - ``placebo``: a prior-only placebo, synthetic corpus only (``debias.arms.placebo``): each
+      character's gender is redrawn from the same uniform with every occupation's log-odds of
+      "she" moved by ``placebo_shift`` (the occupation link in log-odds is kept). ``direction``
+      must agree with its sign (to_feminine for a positive shift, to_masculine for a negative one);
+    - ``sham``: the same kind of in-place token rewrite swapping the gender-neutral words
+      ``sham_source`` -> ``sham_target`` (to_feminine), the reverse (to_masculine) or both ways
+      (``debias.arms.sham``);
+    - ``published``: the published recipe, to_feminine only (``debias.arms.published``): decode,
+      whole-word string replacement regardless of morphology, re-encode, pad or cut.
+    """
 
     name: str = "none"
     arm: str = "baseline"
@@ -190,6 +209,15 @@ class InterventionConfig:
     start_step: int | None = None
     end_step: int | None = None
     direction: str = "to_feminine"
+    method: str = "morphological"  # one of METHODS (a Method)
+    # The placebo's constant shift of every occupation's log-odds of "she". 4.8 matches the
+    # intervention's mean shift of that log-odds in the data at stereotype_rate 0.8 (see
+    # debias/arms/placebo.py, DEFAULT_SHIFT).
+    placebo_shift: float = 4.8
+    # The sham's word pair: "a" is as frequent in the synthetic corpus as he/him/his/himself
+    # together (13,131 against 13,136 per 423k words; debias/arms/sham.py).
+    sham_source: str = "a"
+    sham_target: str = "the"
 
     def problems(self) -> list[str]:
         out = []
@@ -204,7 +232,37 @@ class InterventionConfig:
             out.append(f"intervention.fraction={self.fraction} must lie strictly between 0 and 1")
         if self.direction not in DIRECTIONS:
             out.append(f"intervention.direction={self.direction!r} is not one of {', '.join(DIRECTIONS)}")
+        if self.method not in METHODS:
+            out.append(f"intervention.method={self.method!r} is not one of {', '.join(METHODS)}")
+        if self.method == "placebo":
+            want = "to_feminine" if self.placebo_shift > 0 else "to_masculine"
+            if self.placebo_shift == 0 or not abs(self.placebo_shift) <= 20:
+                out.append(f"intervention.placebo_shift={self.placebo_shift} must be non-zero and at most 20 "
+                           "in size (a log-odds shift; 4.8 matches the intervention's shift in the data)")
+            elif self.direction != want:
+                out.append(f"intervention.direction={self.direction} disagrees with intervention.placebo_shift="
+                           f"{self.placebo_shift}: a shift of that sign is {want}; set direction={want}")
+        if self.method == "sham":
+            for key in ("sham_source", "sham_target"):
+                word = getattr(self, key)
+                if not (word.isascii() and word.isalpha() and word.islower()):
+                    out.append(f"intervention.{key}={word!r} must be one lower-case ASCII word (e.g. a, the)")
+            if self.sham_source == self.sham_target:
+                out.append(f"intervention.sham_source and sham_target are both {self.sham_source!r}; "
+                           "the sham swaps two different words")
+        if self.method == "published" and self.direction != "to_feminine":
+            out.append(f"intervention.method=published rewrites masculine to feminine only (as Pythia did), but "
+                       f"intervention.direction={self.direction}; set direction=to_feminine")
         return out
+
+    def method_parameters(self) -> dict[str, object]:
+        """The parameters of ``method`` (empty for morphological and published): what a tail's
+        manifest and a run's run.json record besides the method."""
+        if self.method == "placebo":
+            return {"placebo_shift": float(self.placebo_shift)}
+        if self.method == "sham":
+            return {"sham_source": self.sham_source, "sham_target": self.sham_target}
+        return {}
 
 
 def register_configs() -> None:

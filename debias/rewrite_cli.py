@@ -37,7 +37,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 @dataclass
 class RewriteConfig:
-    """One tail rewrite. ``output`` defaults to ``<source folder>/tails/<direction>-<start>-<end>``."""
+    """One tail rewrite, by the intervention's method (``debias.arms``). ``output`` defaults to
+    ``<source folder>/tails/<direction>-<start>-<end>`` (the method and its parameters in front for
+    the arms other than the morphological one: ``debias.arms.tail_name``)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
@@ -54,7 +56,10 @@ class RewriteConfig:
     progress: bool = True
 
     def problems(self) -> list[str]:
+        from debias.arms import data_problems
+
         out = intervention_problems(self.intervention, self.schedule) + self.swap.problems()
+        out += data_problems(self.intervention, self.data)
         if self.source is None:
             out += self.data.problems()
         elif self.tokenizer is None:
@@ -93,48 +98,53 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
     for p in cfg.problems():
         problems.add(p)
     problems.raise_if_any()
-    from debias.tail import rewrite_tail
-    from debias.tail_verify import verify_tail
+    from debias.arms import rewrite_arm, tail_name, verify_arm
 
     start, end = intervention_steps(cfg.intervention, cfg.schedule)
     if cfg.source is not None:
         source, tokenizer = Path(cfg.source), Path(cfg.tokenizer)
-        rows_per_step = cfg.data.rows_per_step
     else:
         from debias.corpus import run_data_order
 
         source, tokenizer = run_data_order(
             cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress
         )
-        rows_per_step = cfg.data.rows_per_step
-    direction = cfg.intervention.direction
-    output = (
-        Path(cfg.output) if cfg.output else source.parent / "tails" / f"{direction}-{start}-{end}"
-    )
-    log.info("rewriting steps %d..%d of %s (%s) into %s", start, end - 1, source, direction, output)
-    manifest = rewrite_tail(
-        source,
-        output,
-        start_step=start,
-        end_step=end,
-        rows_per_step=rows_per_step,
-        tokenizer=tokenizer,
-        direction=direction,
-        workers=cfg.workers,
-        spacy_model=cfg.swap.spacy_model,
-        context_words=cfg.swap.context_words,
-        groups=cfg.swap.groups,
-        shard_rows=cfg.shard_rows,
-        progress=cfg.progress,
-    )
+    iv = cfg.intervention
+    output = Path(cfg.output) if cfg.output else source.parent / "tails" / tail_name(iv, start, end)
+    log.info("rewriting steps %d..%d of %s (%s, %s) into %s", start, end - 1, source, iv.method, iv.direction, output)
+    try:
+        manifest = rewrite_arm(
+            iv,
+            source,
+            output,
+            start_step=start,
+            end_step=end,
+            rows_per_step=cfg.data.rows_per_step,
+            tokenizer=tokenizer,
+            data=cfg.data,
+            shuffle_seed=cfg.data.shuffle_seed + cfg.seed,
+            workers=cfg.workers,
+            spacy_model=cfg.swap.spacy_model,
+            context_words=cfg.swap.context_words,
+            groups=cfg.swap.groups,
+            shard_rows=cfg.shard_rows,
+            progress=cfg.progress,
+        )
+    except ValueError as exc:
+        if iv.method == "morphological":
+            raise
+        raise ConfigError([str(exc)], where=f"{iv.method} rewrite") from exc
     result = dict(manifest)
     if cfg.verify:
-        result["verified"] = verify_tail(source, output, progress=cfg.progress)
+        result["verified"] = verify_arm(source, output, progress=cfg.progress)
     totals = manifest["totals"]
+    noncanonical = manifest.get("noncanonical")
     print(
-        f"{output}: steps {start}..{end - 1}, {totals['rows']} rows, {totals['swapped']} pronouns swapped, "
-        f"{totals['left']} left ({100 * totals['left_fraction']:.3f}%), {manifest['noncanonical']} non-canonical "
-        f"spellings{'; verified' if cfg.verify else ''}"
+        f"{output}: {'' if iv.method == 'morphological' else iv.method + ', '}steps {start}..{end - 1}, "
+        f"{totals['rows']} rows, {totals['swapped']} {'pronouns ' if iv.method == 'morphological' else ''}swapped, "
+        f"{totals['left']} left ({100 * totals['left_fraction']:.3f}%)"
+        + ("" if noncanonical is None else f", {noncanonical} non-canonical spellings")
+        + ("; verified" if cfg.verify else "")
     )
     print(json.dumps(manifest["counts"], indent=1))
     return result

@@ -51,11 +51,13 @@ __all__ = [
     "Story",
     "ProbePair",
     "generate_stories",
+    "generate_story",
     "generate_documents",
     "write_jsonl",
     "probe_pairs",
     "corpus_stats",
     "gendered_words",
+    "gendered_spans",
 ]
 
 PRONOUNS: dict[str, dict[str, str]] = {
@@ -177,7 +179,7 @@ class _Writer:
         return text.replace("'", self.apostrophe)
 
 
-def _story(cfg: SyntheticConfig, index: int) -> Story:
+def _story(cfg: SyntheticConfig, index: int, stereotype_rates: dict[str, float] | None = None) -> Story:
     # One generator per document: document i is the same whatever num_documents is.
     rng = random.Random(f"debias.synthetic:{cfg.seed}:{index}")
     n_cast = rng.randint(cfg.min_characters, cfg.max_characters)
@@ -186,7 +188,8 @@ def _story(cfg: SyntheticConfig, index: int) -> Story:
         rng.sample(sorted(OCCUPATIONS), n_cast), rng.sample(NAMES, n_cast), strict=True
     ):
         stereotype = OCCUPATIONS[occupation]
-        gender = stereotype if rng.random() < cfg.stereotype_rate else OTHER[stereotype]
+        rate = cfg.stereotype_rate if stereotype_rates is None else stereotype_rates[stereotype]
+        gender = stereotype if rng.random() < rate else OTHER[stereotype]
         cast.append(Character(occupation, stereotype, gender, name))
     writer = _Writer(rng, cast, "’" if rng.random() < _CURLY_RATE else "'")
 
@@ -241,6 +244,19 @@ def generate_stories(
         indices, desc="synthetic corpus", unit="doc", disable=None if progress else True
     ):
         yield _story(cfg, index)
+
+
+def generate_story(
+    cfg: SyntheticConfig, index: int, *, stereotype_rates: dict[str, float] | None = None
+) -> Story:
+    """Story ``index`` of the corpus. ``stereotype_rates`` (``{"female": p, "male": q}``) replaces
+    ``cfg.stereotype_rate`` per stereotyped gender while every draw of the story's generator stays
+    the same: each character's gender is decided from the same uniform, so the text differs only
+    in the pronouns of the characters whose gender changes (the placebo arm, ``debias.arms.placebo``)."""
+    _check(cfg)
+    if not 0 <= index < cfg.num_documents:
+        raise IndexError(f"story {index} is outside the corpus's {cfg.num_documents} documents")
+    return _story(cfg, index, stereotype_rates)
 
 
 def generate_documents(cfg: SyntheticConfig) -> list[str]:
@@ -320,6 +336,12 @@ def corpus_stats(stories: Iterable[Story]) -> dict:
 def gendered_words(text: str) -> list[str]:
     """Every whole-word gendered pronoun in ``text`` as written (with any clitic)."""
     return [m.group() for m in _GENDERED.finditer(text)]
+
+
+def gendered_spans(text: str, *, clitic: bool = True) -> list[tuple[int, int]]:
+    """``(start, end)`` of every whole-word gendered pronoun in ``text``, with any clitic ('s, 'd,
+    'll) unless ``clitic=False``."""
+    return [m.span() if clitic else m.span(1) for m in _GENDERED.finditer(text)]
 
 
 def _check(cfg: SyntheticConfig) -> None:

@@ -269,8 +269,9 @@ class TrainConfig:
     (``data.shuffle_seed + seed``), so several seeds give independent pretraining runs. A resumed
     run with neither ``source.path`` nor ``source.hub`` starts from ``baseline_run``, the
     pretraining run of the same model, data and seed. ``tail``: the intervention's rewritten tail
-    (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``,
-    rewritten there with ``rewrite_workers`` processes on first use.
+    (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``
+    (the method and its parameters in front for arms other than the morphological rewrite:
+    ``debias.arms.tail_name``), rewritten there with ``rewrite_workers`` processes on first use.
     """
 
     mode: str = "auto"

@@ -43,19 +43,25 @@ class TrainingData:
 
 
 def default_tail_dir(plan: Plan, prefix: Path) -> Path:
-    """``<data order folder>/tails/<direction>-<start>-<end>``, where ``debias-rewrite`` puts it too,
-    so one rewrite serves every run of it."""
-    return prefix.parent / "tails" / f"{plan.cfg.intervention.direction}-{plan.start_step}-{plan.end_step}"
+    """``<data order folder>/tails/<name>``, where ``debias-rewrite`` puts it too, so one rewrite
+    serves every run of it: ``<direction>-<start>-<end>`` for the morphological rewrite, with the
+    method and its parameters in front for the other arms (``debias.arms.tail_name``)."""
+    from debias.arms import tail_name
+
+    return prefix.parent / "tails" / tail_name(plan.cfg.intervention, plan.start_step, plan.end_step)
 
 
 def _check_manifest(manifest: dict[str, Any], plan: Plan, prefix: Path, tail_dir: Path) -> list[str]:
     """Ways a rewritten tail does not fit this run."""
     where = tail_dir / "manifest.json"
+    iv = plan.cfg.intervention
     expect = {"start_step": plan.start_step, "end_step": plan.end_step,
               "rows_per_step": plan.cfg.data.rows_per_step, "row_length": plan.cfg.data.row_length,
-              "direction": plan.cfg.intervention.direction}
-    out = [f"{where}: {key}={manifest.get(key)!r}, but this run needs {value!r}; rewrite the tail for this run "
-           "or set tail= to the right one" for key, value in expect.items() if manifest.get(key) != value]
+              "direction": iv.direction, "method": iv.method, "parameters": iv.method_parameters()}
+    # a tail written before methods existed is a morphological one, without parameters
+    found = {"method": "morphological", "parameters": {}, **manifest}
+    out = [f"{where}: {key}={found.get(key)!r}, but this run needs {value!r}; rewrite the tail for this run "
+           "or set tail= to the right one" for key, value in expect.items() if found.get(key) != value]
     source = manifest.get("source") or {}
     want = source.get("idx_sha256")
     if want and want != sha256_file(prefix.with_suffix(".idx")):
@@ -65,14 +71,22 @@ def _check_manifest(manifest: dict[str, Any], plan: Plan, prefix: Path, tail_dir
 
 
 def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
-    from debias.tail import rewrite_tail
+    """Rewrite the tail by the intervention's method (``debias.arms.rewrite_arm``)."""
+    from debias.arms import rewrite_arm
 
-    iv = plan.cfg.intervention
-    log.info("rewriting steps %d..%d of %s (%s) into %s", plan.start_step, plan.end_step - 1, prefix, iv.direction,
-             tail_dir)
-    rewrite_tail(prefix, tail_dir, start_step=plan.start_step, end_step=plan.end_step,
-                 rows_per_step=plan.cfg.data.rows_per_step, tokenizer=tokenizer, direction=iv.direction,
-                 workers=plan.cfg.rewrite_workers, progress=plan.cfg.progress)
+    cfg = plan.cfg
+    iv = cfg.intervention
+    log.info("rewriting steps %d..%d of %s (%s, %s) into %s", plan.start_step, plan.end_step - 1, prefix, iv.method,
+             iv.direction, tail_dir)
+    try:
+        rewrite_arm(iv, prefix, tail_dir, start_step=plan.start_step, end_step=plan.end_step,
+                    rows_per_step=cfg.data.rows_per_step, tokenizer=tokenizer, data=cfg.data,
+                    shuffle_seed=cfg.data.shuffle_seed + cfg.seed, workers=cfg.rewrite_workers,
+                    progress=cfg.progress)
+    except ValueError as exc:  # e.g. a placebo on a corpus it cannot redraw: a message to act on
+        if iv.method == "morphological":
+            raise
+        raise ConfigError([f"intervention={iv.name} (method={iv.method}): {exc}"], where="training data") from exc
 
 
 def prepare(plan: Plan) -> TrainingData:

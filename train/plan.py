@@ -137,6 +137,10 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
     schedule_ok = not schedule.problems()
     checkpoints = schedule.checkpoint_steps() if schedule_ok else []
     iv_problems = intervention_problems(cfg.intervention, schedule)
+    from debias.arms import data_problems
+
+    for p in data_problems(cfg.intervention, cfg.data):  # e.g. a placebo on a corpus it cannot redraw
+        problems.add(p)
     for p in iv_problems:
         problems.add(p)
     start, end = 0, total

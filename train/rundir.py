@@ -9,13 +9,14 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from debias.atomic import write_json, write_text
+from debias.config import InterventionConfig
 from debias.config_errors import ConfigError
 from train import checkpoint, engine
 from train.plan import Plan
@@ -39,6 +40,24 @@ class Restart:
 
     step: int | None = None
     complete: bool = False
+
+
+def arm_record(iv: InterventionConfig, arm: str) -> dict[str, Any]:
+    """What run.json says about the arm, so that a report tells arms apart: ``intervention_name``
+    (the intervention config's name: tail21, placebo21...), ``method`` (how its tail was rewritten;
+    None for baseline and control runs, which read original rows) and ``method_parameters``."""
+    rewritten = arm == "intervention"
+    return {"intervention_name": iv.name, "method": iv.method if rewritten else None,
+            "method_parameters": iv.method_parameters() if rewritten else None}
+
+
+def _with_new_defaults(old: dict[str, Any]) -> dict[str, Any]:
+    """An old config.yaml with the intervention fields added since it was written set to their
+    defaults (what that run did): those fields are no reason to refuse continuing it."""
+    iv = old.get("intervention")
+    if not isinstance(iv, dict):
+        return old
+    return {**old, "intervention": {**asdict(InterventionConfig()), **iv}}
 
 
 def has_run(run_dir: Path) -> bool:
@@ -89,7 +108,7 @@ def open_run_dir(plan: Plan, resolved: dict[str, Any]) -> Restart:
             "replace it, or choose another run_dir/name")
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
-        old = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
+        old = _with_new_defaults(OmegaConf.to_container(OmegaConf.load(config_path), resolve=True))
         diffs = [d for key in FROZEN for d in _differences({key: old.get(key)}, {key: resolved.get(key)})
                  # a baseline reads no rewrite, so the direction of the arms that will branch off it is not its own
                  if not (plan.arm == "baseline" and d.startswith("intervention.direction:"))]

@@ -27,7 +27,15 @@ from train.data import TrainingData, prepare
 from train.lr import pythia_lr
 from train.model import build_model, load_pretrained
 from train.plan import Plan, deepspeed_source, make_plan
-from train.rundir import MetricsLog, Restart, now, open_run_dir, read_run_info, write_records
+from train.rundir import (
+    MetricsLog,
+    Restart,
+    arm_record,
+    now,
+    open_run_dir,
+    read_run_info,
+    write_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,7 @@ class _Run:
             "start_step": plan.start_step, "end_step": plan.end_step, "total_steps": plan.total_steps,
             "seq_length": cfg.data.seq_length,  # the training context: evaluation windows use it
             "direction": cfg.intervention.direction if plan.arm == "intervention" else None,
+            **arm_record(cfg.intervention, plan.arm),
             "resumed_from": resumed,
             "completed": False,
             "data_order": str(self.data.prefix), "tokenizer": str(self.data.tokenizer),
