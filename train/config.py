@@ -26,6 +26,7 @@ DEVICES = ("cpu", "gpu")
 MODES = ("auto", "pretrain", "resume", "study")
 RESUME_POLICIES = ("never", "auto")
 OPTIMIZER_STATES = ("fresh", "loaded", "auto")
+TAIL_CHECKS = ("sample", "full")  # train.tail_check
 
 
 @dataclass
@@ -270,7 +271,10 @@ class TrainConfig:
     run with neither ``source.path`` nor ``source.hub`` starts from ``baseline_run``, the
     pretraining run of the same model, data and seed. ``tail``: the intervention's rewritten tail
     (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``,
-    rewritten there with ``rewrite_workers`` processes on first use.
+    rewritten there with ``rewrite_workers`` processes on first use. ``tail_check``: how the tail is
+    checked against its manifest before training (``train.tail_check``): ``sample`` (sizes, the
+    index's sha256 and a sample of rows against their source rows) or ``full`` (the whole ``.bin``'s
+    sha256 too).
     """
 
     mode: str = "auto"
@@ -282,6 +286,7 @@ class TrainConfig:
     data_orders_dir: str = "${runs_root}/data_orders"
     tail: str | None = None
     rewrite_workers: int = 1
+    tail_check: str = "sample"
     resume: str = "never"
     overwrite: bool = False
     progress: bool = True
@@ -307,6 +312,8 @@ class TrainConfig:
             out.append("resume=auto and overwrite=true contradict each other; pick one")
         if self.seed < 0:
             out.append(f"seed={self.seed} must not be negative")
+        if self.tail_check not in TAIL_CHECKS:
+            out.append(f"tail_check={self.tail_check!r} is not one of {', '.join(TAIL_CHECKS)}")
         if self.rewrite_workers < 1:
             out.append(f"rewrite_workers={self.rewrite_workers} must be positive")
         if self.log_every < 1:
