@@ -46,6 +46,19 @@ def mkdtemp(dir: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> str:
     return name
 
 
+def honour_umask(folder: str | os.PathLike) -> None:
+    """Give every file and folder under ``folder`` the mode the umask gives: libraries that write
+    through their own temporary files (transformers' ``save_pretrained``) leave them 0600."""
+    mask = umask()
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~mask)
+
+
 @contextmanager
 def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is renamed to ``dest``, on error removed.
@@ -66,6 +79,7 @@ def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         except OSError as exc:
             raise with_path(exc, dest) from exc
         if is_dir:
+            honour_umask(tmp)
             if dest.exists():
                 old = dest.with_name(f".{dest.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

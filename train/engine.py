@@ -185,6 +185,7 @@ def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str
             # a full disk or a read-only folder: torch's zip writer names no file
             raise with_path(exc, ds_dir / tag) from exc
         if rank() == 0:
+            atomic.honour_umask(tmp / tag)
             dest = ds_dir / tag
             if dest.exists():
                 shutil.rmtree(dest)
