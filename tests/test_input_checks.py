@@ -21,7 +21,6 @@ import torch
 from debias import atomic
 from debias.config_errors import ConfigError
 from debias.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
-from debias.input_errors import InputError
 from eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,6 +122,7 @@ class _Payload:
 
 
 def test_a_pickle_payload_in_deepspeed_state_is_refused_before_it_runs(tmp_path: Path) -> None:
+    from debias.input_errors import InputError
     from train.engine import safe_torch_load
 
     marker = tmp_path / "pwned"
@@ -260,6 +260,7 @@ def test_a_non_string_jsonl_field_says_what_it_holds(tmp_path: Path) -> None:
 
 
 def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) -> None:
+    from debias.input_errors import InputError
     from eval.runner import load_model
 
     ckpt = make_checkpoint(tmp_path / "ckpt", tokenizer, hidden=16, layers=1)
@@ -272,6 +273,7 @@ def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) 
 
 
 def test_weights_of_another_shape_under_a_right_config_get_our_message(tmp_path: Path, tokenizer: Path) -> None:
+    from debias.input_errors import InputError
     from eval.runner import load_model
 
     small = make_checkpoint(tmp_path / "small", tokenizer, hidden=16, layers=1)
@@ -296,6 +298,7 @@ def _poison(ckpt: Path) -> None:
 
 
 def test_non_finite_source_weights_are_refused(tmp_path: Path, tokenizer: Path) -> None:
+    from debias.input_errors import InputError
     from train.config import ModelConfig, SourceConfig
     from train.model import load_pretrained
 
