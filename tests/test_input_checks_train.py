@@ -53,10 +53,9 @@ def _unfinished_copy(baseline: Path, dest: Path) -> Path:
 
 
 def test_a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_good_checkpoint(root: Path) -> None:
-    from train.trainer import NonFiniteLossError
-
-    with pytest.raises(NonFiniteLossError) as info:
+    with pytest.raises(ValueError) as info:  # on main: the run went on to "complete"
         run(cfg_for(root, "name=nan", "optim.lr=1e30"))
+    assert type(info.value).__name__ == "NonFiniteLossError"
     message = str(info.value)
     records = [json.loads(line) for line in (root / "nan" / "log.jsonl").read_text().splitlines()]
     step = records[-1]["step"]
@@ -68,15 +67,16 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_good_check
 
 
 def test_crafted_deepspeed_state_never_runs_and_honest_state_loads(root: Path, baseline: Path) -> None:
-    from debias.input_errors import InputError
-
     marker = root / "pwned"
     crafted = _unfinished_copy(baseline, root / "crafted")
     state = crafted / "deepspeed" / "step45" / "mp_rank_00_model_states.pt"
     torch.save({"module": {}, "payload": _Payload(marker)}, state)
-    with pytest.raises(InputError, match=r"mp_rank_00_model_states\.pt: the DeepSpeed state holds objects"):
+    with pytest.raises(Exception) as info:
         run(cfg_for(root, f"run_dir={crafted}", "resume=auto"))
-    with pytest.raises(InputError, match="source.optimizer=fresh"):
+    assert not marker.exists(), "unpickling the crafted state ran its code"
+    assert type(info.value).__name__ == "InputError"
+    assert f"{state}: the DeepSpeed state holds objects" in str(info.value)
+    with pytest.raises(ValueError, match="source.optimizer=fresh"):
         run(cfg_for(root, "intervention=control7", "name=from-crafted", f"source.path={crafted}",
                     "source.optimizer=loaded"))
     assert not marker.exists()
