@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from debias import atomic
+from debias.input_errors import with_path
 
 log = logging.getLogger(__name__)
 
@@ -458,7 +459,10 @@ class IndexedDatasetWriter:
                         "write with a wider dtype (e.g. np.int32 for vocabularies above 65,536)"
                     )
             arr = arr.astype(self.dtype)
-        self._fh.write(np.ascontiguousarray(arr).tobytes())
+        try:
+            self._fh.write(np.ascontiguousarray(arr).tobytes())
+        except OSError as exc:  # a full disk names no file
+            raise with_path(exc, bin_path(self.prefix)) from exc
         self._sizes.extend(sizes)
 
     def end_document(self) -> None:
@@ -469,8 +473,11 @@ class IndexedDatasetWriter:
         """Write the index and move both files into place; returns the prefix."""
         if self._doc_idx[-1] != len(self._sizes):
             self.end_document()
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise with_path(exc, bin_path(self.prefix)) from exc
         self._fh.close()
         fd, name = atomic.mkstemp(
             dir=self.prefix.parent, prefix=f".{self.prefix.name}.", suffix=".idx.tmp"
@@ -491,7 +498,10 @@ class IndexedDatasetWriter:
 
     def abort(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the buffer could not be flushed (the disk is full): the file goes anyway
+                pass
         self._bin_tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> IndexedDatasetWriter:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 
 class InputError(ValueError):
@@ -24,13 +25,25 @@ class InputError(ValueError):
         return (self.__class__, (self.path, self.problem, self.fix))
 
 
-def with_path(exc: OSError | RuntimeError, path: str | os.PathLike) -> OSError:
+_WRITE_FAILURE = re.compile(r"os error \d+|I/O error|inline_container|fail(ed)? writ|write fail", re.IGNORECASE)
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed write: an ``OSError``, or what torch's zip writer (a RuntimeError)
+    and safetensors (a SafetensorError) raise instead on a full disk or a read-only folder."""
+    return isinstance(exc, OSError) or bool(_WRITE_FAILURE.search(str(exc)))
+
+
+def with_path(exc: BaseException, path: str | os.PathLike) -> OSError:
     """``exc`` as an ``OSError`` that names ``path`` when it names no file (a full disk's ENOSPC
-    names none, and torch's zip writer raises a RuntimeError with no errno at all)."""
+    names none; torch and safetensors raise errors that are not even OSErrors)."""
     if isinstance(exc, OSError) and exc.filename is not None:
         return exc
-    code = getattr(exc, "errno", None) or errno.EIO
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    code = getattr(exc, "errno", None)
+    if code is None:
+        found = re.search(r"os error (\d+)", str(exc))
+        code = int(found.group(1)) if found else errno.EIO
+    text = getattr(exc, "strerror", None) or (os.strerror(code) if code != errno.EIO else "") or str(exc)
     return OSError(code, text, str(path))  # OSError picks the subclass by errno (PermissionError...)
 
 

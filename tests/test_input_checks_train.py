@@ -143,3 +143,31 @@ def test_a_run_stopped_by_a_tokenizer_mismatch_can_simply_be_rerun(tmp_path: Pat
         with pytest.raises(IndexedDatasetError, match="outside the vocabulary of 320"):
             run(cfg)
         assert not (tmp_path / "mismatch").exists()
+
+
+def test_a_full_disk_stops_the_command_naming_the_file(tmp_path: Path) -> None:
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_disk() -> None:  # writes past 150 kB fail with EFBIG, as a full disk fails with ENOSPC
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, resource.RLIM_INFINITY))
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def train(name: str, limited: bool) -> tuple[int, str]:
+        cmd = [sys.executable, "-m", "train", "+experiment=mini-test", f"runs_root={tmp_path}", f"name={name}",
+               "progress=false"]
+        done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
+                              preexec_fn=small_disk if limited else None)
+        return done.returncode, done.stdout + done.stderr
+
+    for name, where in (("first", tmp_path / "data_orders"), ("second", tmp_path / "second" / "checkpoints")):
+        rc, out = train(name, limited=True)  # first: the data order fails to fit; second: a checkpoint
+        assert rc == 2, out[-3000:]
+        assert str(where) in out and "File too large" in out and "Traceback" not in out, out[-3000:]
+        assert list(tmp_path.rglob(".*.tmp")) == []
+        rc, out = train(name, limited=False)  # space again: the same command, no overwrite=true needed
+        assert rc == 0, out[-3000:]

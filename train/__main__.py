@@ -17,9 +17,10 @@ import hydra
 from omegaconf import DictConfig
 
 from debias.config_errors import ConfigError
+from debias.config_keys import unknown_keys
 from debias.indexed import IndexedDatasetError
 from debias.input_errors import InputError
-from train.config import CONF_DIR
+from train.config import CONF_DIR, TrainConfig
 from train.model import CheckpointMismatchError
 from train.rundir import RunExistsError
 from train.trainer import run
@@ -55,6 +56,9 @@ def study(cfg: DictConfig) -> None:
     from train.study import StudyError, run_study
 
     try:
+        unknown = unknown_keys(cfg, TrainConfig)
+        if unknown:  # before any job starts, not in the first job's worker
+            raise ConfigError(unknown, where="study config")
         result = run_study(cfg, HydraConfig.get().overrides.task)
     except (ConfigError, StudyError) as exc:
         log.error("%s", exc)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from debias import atomic
-from debias.input_errors import InputError, with_path
+from debias.input_errors import InputError, is_write_failure, with_path
 from train.config import DeepSpeedConfig, OptimConfig
 from train.model import param_groups
 
@@ -179,8 +179,8 @@ def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str
     try:
         try:
             engine.save_checkpoint(str(tmp), tag=tag, client_state=client_state, save_latest=False)
-        except (OSError, RuntimeError) as exc:
-            if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():
+        except Exception as exc:
+            if not is_write_failure(exc):
                 raise
             # a full disk or a read-only folder: torch's zip writer names no file
             raise with_path(exc, ds_dir / tag) from exc
