@@ -1,4 +1,8 @@
-"""Write files so that a reader never sees half of one: write beside the target, then rename."""
+"""Write files so that a reader never sees half of one: write beside the target, then rename.
+
+Temporary files and folders get the mode the umask gives (``tempfile`` would make them 0600/0700,
+and the rename would keep that), so outputs on a shared cluster are as readable as any other file.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,49 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from debias.input_errors import with_path
+
+
+def umask() -> int:
+    """The process's umask (read from /proc on Linux, so no other thread sees it change)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def mkstemp(dir: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """``tempfile.mkstemp`` with the mode ``open()`` would give (0666 less the umask), not 0600:
+    the file is renamed into place, and others on a shared machine must read it as they read the rest."""
+    fd, name = tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+    os.fchmod(fd, 0o666 & ~umask())
+    return fd, name
+
+
+def mkdtemp(dir: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> str:
+    """``tempfile.mkdtemp`` with the mode ``mkdir`` would give (0777 less the umask), not 0700."""
+    name = tempfile.mkdtemp(dir=dir, prefix=prefix, suffix=suffix)
+    os.chmod(name, 0o777 & ~umask())
+    return name
+
+
+def honour_umask(folder: str | os.PathLike) -> None:
+    """Give every file and folder under ``folder`` the mode the umask gives: libraries that write
+    through their own temporary files (transformers' ``save_pretrained``) leave them 0600."""
+    mask = umask()
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~mask)
+
 
 @contextmanager
 def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
@@ -21,14 +68,18 @@ def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+        tmp = Path(mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     else:
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        fd, name = mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         os.close(fd)
         tmp = Path(name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            raise with_path(exc, dest) from exc
         if is_dir:
+            honour_umask(tmp)
             if dest.exists():
                 old = dest.with_name(f".{dest.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from tokenizers import (
     processors,
     trainers,
 )
+
+from debias import atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def train_bpe(
         log.info("BPE: the corpus supports only %d of the %d tokens asked for", got, vocab_size)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    fd, tmp = atomic.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         tok.save(tmp)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 class ConfigError(ValueError):
     """A configuration has one or more problems; ``problems`` lists each in words a user can act on."""
@@ -38,3 +41,18 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise ConfigError(self.items, where=self.where)
+
+
+def output_problems(key: str, output: str | os.PathLike, *, inputs: dict[str, str | os.PathLike | None],
+                    overwrite: bool) -> list[str]:
+    """Why ``key=output`` must not be written: it is one of ``inputs`` (the same file under any name),
+    or it exists and ``overwrite`` is off. Every file a command writes is checked like this."""
+    out = Path(output).expanduser()
+    for name, given in inputs.items():
+        if given and out.resolve() == Path(given).expanduser().resolve():
+            return [f"{key}={output} is the same file as {name}={given}; write to a new file"]
+    if out.is_dir():
+        return [f"{key}={output} is a directory; name a file"]
+    if out.exists() and not overwrite:
+        return [f"{key}={output} exists; pass overwrite=true to replace it, or name a new file"]
+    return []

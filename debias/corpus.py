@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from debias import atomic
 from debias.config import DataConfig, ScheduleConfig
 from debias.fetch import sha256_file
 from debias.indexed import IndexedDatasetWriter, best_dtype, strip_extension
@@ -330,7 +330,7 @@ def prepare_data_order(
         return dest / "data", dest / "tokenizer.json"
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{dest.name}.", suffix=".tmp"))
+    tmp = Path(atomic.mkdtemp(dir=out_dir, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
         shutil.copyfile(tok_path, tmp / "tokenizer.json")
         summary = build_data_order(

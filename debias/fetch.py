@@ -13,10 +13,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
+
+from debias import atomic
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def _download(url: str, dest: Path, sha256: str) -> None:
     """Stream ``url`` to a temporary file beside ``dest``, check its hash, then rename it in place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s -> %s", url, dest)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    fd, tmp = atomic.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:

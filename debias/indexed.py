@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import tempfile
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from debias import atomic
+from debias.input_errors import with_path
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,12 @@ class MMapIndexedDataset:
         self.bin_path = bin_path(prefix)
         self.vocab_size = vocab_size
         for p in (self.idx_path, self.bin_path):
+            if p.exists() and not p.is_file():
+                kind = "a directory" if p.is_dir() else "not a regular file"
+                raise IndexedDatasetError(
+                    f"{p}: {kind}, not the {p.suffix} file of an indexed dataset. "
+                    f"Point the prefix {prefix} at the pair <prefix>.bin + <prefix>.idx (files)"
+                )
             if not p.is_file():
                 hint = ""
                 if Path(prefix).suffix in (".bin", ".idx"):
@@ -162,10 +170,21 @@ class MMapIndexedDataset:
             bad = np.flatnonzero(self.pointers[lo : lo + _CHECK_CHUNK] != expected)
             if bad.size:
                 k = lo + int(bad[0])
+                other = self._itemsize_of_pointers(n)
+                if other is not None:
+                    fits = ", ".join(str(t) for t in DTYPES.values() if t.itemsize == other)
+                    raise self._fail(
+                        path,
+                        f"the header's dtype code {CODES[self.dtype]} says {self.dtype} ({item}-byte tokens), "
+                        f"but the pointers step by {other}-byte tokens ({fits})",
+                        "The dtype code in the header is wrong: rebuild the index with the dtype the .bin "
+                        "was written in (Pythia's files are uint16, code 8)",
+                    )
                 raise self._fail(
                     path,
                     f"sizes and pointers disagree at sequence {k}: pointer "
-                    f"{self.pointers[k]}, but the sizes before it put it at {expected[bad[0]]}",
+                    f"{self.pointers[k]}, but the sizes before it put it at {expected[bad[0]]} "
+                    f"({self.dtype} tokens, {item} bytes each)",
                     fix,
                 )
             offset = int(expected[-1] + sizes[-1] * item)
@@ -180,9 +199,33 @@ class MMapIndexedDataset:
                 f"but has {d} entries from {first} to {last}",
                 fix,
             )
+        outside = np.flatnonzero((self.doc_idx < 0) | (self.doc_idx > n))
+        if outside.size:
+            k = int(outside[0])
+            raise self._fail(
+                path, f"doc_idx entry {k} is {int(self.doc_idx[k])}, outside 0..{n} (the number of sequences)", fix
+            )
         if d > 1 and (np.diff(self.doc_idx) < 0).any():
             k = int(np.argmax(np.diff(self.doc_idx) < 0))
-            raise self._fail(path, f"doc_idx decreases at entry {k + 1}", fix)
+            raise self._fail(
+                path,
+                f"doc_idx decreases from entry {k} ({int(self.doc_idx[k])}) to entry {k + 1} "
+                f"({int(self.doc_idx[k + 1])}); its entries must not decrease",
+                fix,
+            )
+
+    def _itemsize_of_pointers(self, n: int) -> int | None:
+        """The token size (1, 2, 4 or 8 bytes) the pointers were written for, when it is not the
+        header's and they fit one exactly (a valid but wrong dtype code); checks the first rows."""
+        k = min(n, 1 << 16)
+        sizes = self.sizes[:k].astype(np.int64)
+        for item in (1, 2, 4, 8):
+            if item == self.dtype.itemsize:
+                continue
+            starts = np.concatenate(([0], np.cumsum(sizes[:-1] * item)))
+            if k > 1 and np.array_equal(self.pointers[:k], starts):
+                return item
+        return None
 
     def _open_bin(self) -> None:
         size = self.bin_path.stat().st_size
@@ -277,6 +320,17 @@ class MMapIndexedDataset:
         if not bad.any():
             return
         pos = int(np.argmax(bad))
+        if tokens[pos] < 0 and self.dtype.kind == "i":
+            unsigned = np.dtype(f"<u{self.dtype.itemsize}")
+            as_unsigned = tokens.view(unsigned)
+            code = CODES[self.dtype]
+            if self.vocab_size is None or int(as_unsigned.max()) < self.vocab_size:
+                right = CODES.get(unsigned)
+                raise IndexedDatasetError(
+                    f"{self.idx_path}: the header's dtype code {code} says {self.dtype}, so the .bin's ids read as "
+                    f"negative numbers ({int(tokens[pos])}); read as {unsigned} they all lie in the vocabulary. "
+                    f"The dtype code is wrong: rebuild the index with {unsigned} (code {right}), as Pythia's files are"
+                )
         global_pos = int(self.pointers[first_seq]) // self.dtype.itemsize + pos
         seq = int(
             np.searchsorted(self.pointers // self.dtype.itemsize, global_pos, side="right") - 1
@@ -361,7 +415,7 @@ class IndexedDatasetWriter:
         if self.dtype not in CODES:
             raise IndexedDatasetError(f"{self.prefix}: dtype {self.dtype} has no Megatron code")
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
+        fd, name = atomic.mkstemp(
             dir=self.prefix.parent, prefix=f".{self.prefix.name}.", suffix=".bin.tmp"
         )
         self._bin_tmp = Path(name)
@@ -405,7 +459,10 @@ class IndexedDatasetWriter:
                         "write with a wider dtype (e.g. np.int32 for vocabularies above 65,536)"
                     )
             arr = arr.astype(self.dtype)
-        self._fh.write(np.ascontiguousarray(arr).tobytes())
+        try:
+            self._fh.write(np.ascontiguousarray(arr).tobytes())
+        except OSError as exc:  # a full disk names no file
+            raise with_path(exc, bin_path(self.prefix)) from exc
         self._sizes.extend(sizes)
 
     def end_document(self) -> None:
@@ -416,10 +473,13 @@ class IndexedDatasetWriter:
         """Write the index and move both files into place; returns the prefix."""
         if self._doc_idx[-1] != len(self._sizes):
             self.end_document()
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise with_path(exc, bin_path(self.prefix)) from exc
         self._fh.close()
-        fd, name = tempfile.mkstemp(
+        fd, name = atomic.mkstemp(
             dir=self.prefix.parent, prefix=f".{self.prefix.name}.", suffix=".idx.tmp"
         )
         with os.fdopen(fd, "wb") as fh:
@@ -438,7 +498,10 @@ class IndexedDatasetWriter:
 
     def abort(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the buffer could not be flushed (the disk is full): the file goes anyway
+                pass
         self._bin_tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> IndexedDatasetWriter:
@@ -481,7 +544,7 @@ def write_uniform_index(
     each (for a ``.bin`` assembled by other means, e.g. from shards)."""
     sizes = np.full(num_rows, row_length, dtype=np.int64)
     path = idx_path(prefix)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = atomic.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
         fh.write(encode_index(np.dtype(dtype), sizes, np.arange(num_rows + 1)))
         fh.flush()

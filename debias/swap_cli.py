@@ -26,7 +26,8 @@ from tqdm import tqdm
 from debias.atomic import atomic_path, write_json
 from debias.config import SwapConfig
 from debias.config import register_configs as register_data_configs
-from debias.config_errors import ConfigError, Problems
+from debias.config_errors import ConfigError, Problems, output_problems
+from debias.input_errors import json_field_problem
 from debias.pronouns import new_counts
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ class SwapFileConfig:
                 found.add(f"output={self.output} is the input file; write to a new file")
             elif out.exists() and not self.overwrite:
                 found.add(f"output={self.output} exists; pass overwrite=true to replace it")
+        if self.counts_file:
+            for problem in output_problems("counts_file", self.counts_file, inputs={
+                    "input": self.input, "output": self.output}, overwrite=self.overwrite):
+                found.add(problem)
         found.check(self.format in FORMATS, f"format={self.format!r} is not one of {', '.join(FORMATS)}")
         found.check(bool(self.text_field), "text_field= must name the JSONL field that holds the text")
         for problem in self.swap.problems():
@@ -124,11 +129,10 @@ def _documents(path: Path, text_field: str, bar: tqdm) -> Iterator[tuple[str, di
             doc = json.loads(body)
         except json.JSONDecodeError as err:
             raise SwapFileError(f"{path}: line {number} is not JSON ({err.msg}); each line must be one JSON object") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get(text_field), str):
-            keys = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        problem = json_field_problem(doc, text_field)
+        if problem is not None:
             raise SwapFileError(
-                f"{path}: line {number} has no string field {text_field!r} (it has {keys}); "
-                "name the text field with text_field=NAME"
+                f"{path}: line {number} {problem}; name the text field with text_field=NAME"
             )
         yield ending, doc, doc[text_field]
 

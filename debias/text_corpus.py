@@ -12,6 +12,8 @@ import re
 import threading
 from pathlib import Path
 
+from debias.input_errors import json_field_problem
+
 log = logging.getLogger(__name__)
 
 _fallback = threading.local()
@@ -167,9 +169,10 @@ def read_corpus(
                         f"{file}:{lineno}: not a JSON object ({exc.msg}); a JSONL corpus holds one "
                         f'object per line, e.g. {{"{text_key}": "..."}}'
                     ) from exc
-                if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
+                problem = json_field_problem(record, text_key)
+                if problem is not None:
                     raise CorpusError(
-                        f"{file}:{lineno}: no string field {text_key!r}; set data.text_key to the "
+                        f"{file}:{lineno}: {problem.removeprefix('has ')}; set data.text_key to the "
                         "field that holds each document's text"
                     )
                 docs.extend(split_document(record[text_key], doc_words))

@@ -19,6 +19,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from debias.config_errors import ConfigError, Problems
+from debias.config_keys import unknown_keys
+from debias.input_errors import InputError
 from eval.checkpoints import CheckpointError
 from eval.config import EvaluateAppConfig
 from eval.runner import evaluate_paths
@@ -28,8 +30,10 @@ log = logging.getLogger("eval")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def check(app: EvaluateAppConfig) -> None:
+def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
     problems = Problems("evaluation config")
+    for p in unknown_keys(cfg, EvaluateAppConfig) if cfg is not None else []:
+        problems.add(p)
     for p in app.problems():
         problems.add(p)
     for raw in app.all_paths():
@@ -41,9 +45,9 @@ def check(app: EvaluateAppConfig) -> None:
 def main(cfg: DictConfig) -> None:
     app: EvaluateAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     try:
-        check(app)
+        check(app, cfg)
         results = evaluate_paths(app.all_paths(), app.eval)
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, InputError) as exc:
         log.error("%s", exc)
         sys.exit(2)
     for where, series in results.items():

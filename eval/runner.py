@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from debias.weights import check_shapes, expected_shapes
 from eval.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -79,7 +81,7 @@ def resolve_dtype(dtype: str, device: str, checkpoint: Path | None = None) -> st
 def load_model(path: Path, device: str, dtype: str) -> tuple[Any, Any]:
     """The causal LM and tokenizer of a checkpoint directory, ready for inference."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -87,6 +89,13 @@ def load_model(path: Path, device: str, dtype: str) -> tuple[Any, Any]:
         raise CheckpointError(
             f"{path}: no usable tokenizer ({exc}); a checkpoint must hold tokenizer.json and tokenizer_config.json"
         ) from exc
+    try:
+        config = AutoConfig.from_pretrained(str(path))
+        with torch.device("meta"):
+            shapes = expected_shapes(AutoModelForCausalLM.from_config(config))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: no usable config.json ({exc}); a checkpoint must hold one") from exc
+    check_shapes(path, shapes)  # a cut file or weights of another model: our message, naming the file
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
     except (OSError, ValueError, RuntimeError) as exc:
@@ -198,6 +207,7 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
     for plan, key in zip(plans, keys, strict=True):
         task_name = plan.lm_eval_config()["task"]
         columns = plan.definition.itemize(out["samples"][task_name])
+        _refuse_non_finite(ckpt.path, plan.name, columns)
         if "text" in columns:
             # Per-token perplexity needs the number of tokens lm-eval scored (all of tok_encode(text)),
             # and the split by token class our own pass over the same windows.
@@ -227,6 +237,19 @@ def _check_split(ckpt: Checkpoint, task: str, columns: dict[str, list[Any]]) -> 
         raise RuntimeError(f"{ckpt.path}: {task}: the per-token split gives {parts[i]:.4f} on item "
                            f"{columns['id'][i]}, lm-eval {ll[i]:.4f} ({bad.size} items differ); the scoring "
                            "windows disagree, so the split by token class cannot be trusted")
+
+
+def _refuse_non_finite(path: Path, task: str, columns: dict[str, list[Any]]) -> None:
+    """Stop when a model's scores are NaN or infinite: means of them would print as plausible
+    numbers (a NaN log-likelihood compares false, so every "preferred" count reads 0)."""
+    for name, values in columns.items():
+        bad = [i for i, v in enumerate(values)
+               if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise CheckpointError(
+                f"{path}: {task}: {len(bad)} of {len(values)} items score a non-finite {name} (item {bad[0]} is "
+                f"{values[bad[0]]}); the model's weights or outputs are not finite, so no metric of it means "
+                "anything. Evaluate another checkpoint, or check how this one was trained")
 
 
 def evaluate_run(run_dir: str | Path, cfg: EvalConfig, *, compute: bool = True) -> list[CheckpointResults]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
@@ -16,7 +17,11 @@ import hydra
 from omegaconf import DictConfig
 
 from debias.config_errors import ConfigError
-from train.config import CONF_DIR
+from debias.config_keys import unknown_keys
+from debias.indexed import IndexedDatasetError
+from debias.input_errors import InputError
+from train.config import CONF_DIR, TrainConfig
+from train.model import CheckpointMismatchError
 from train.rundir import RunExistsError
 from train.trainer import run
 
@@ -30,8 +35,15 @@ def main(cfg: DictConfig) -> None:
         return
     try:
         result = run(cfg)
-    except (ConfigError, RunExistsError) as exc:
+    except (ConfigError, RunExistsError, InputError, IndexedDatasetError, CheckpointMismatchError) as exc:
         log.error("%s", exc)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
+        log.error("%s: %s%s", exc.filename, exc.strerror or exc,
+                  "; free space there or make it writable, then rerun with resume=auto" if full else "")
         sys.exit(2)
     state = "already complete" if result.skipped else "complete"
     log.info("run %s: %s (steps %d..%d); checkpoints in %s", result.run_dir, state, result.start_step,
@@ -44,6 +56,9 @@ def study(cfg: DictConfig) -> None:
     from train.study import StudyError, run_study
 
     try:
+        unknown = unknown_keys(cfg, TrainConfig)
+        if unknown:  # before any job starts, not in the first job's worker
+            raise ConfigError(unknown, where="study config")
         result = run_study(cfg, HydraConfig.get().overrides.task)
     except (ConfigError, StudyError) as exc:
         log.error("%s", exc)

@@ -15,6 +15,7 @@ from torch import nn
 from transformers.utils import logging as hf_logging
 
 from debias.atomic import atomic_path, write_json
+from debias.input_errors import is_write_failure, with_path
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -39,7 +40,12 @@ def save(model: nn.Module, dest: Path, *, tokenizer_dir: Path | None, state: dic
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
     try:
         with atomic_path(dest, is_dir=True) as tmp:
-            model.save_pretrained(tmp)
+            try:
+                model.save_pretrained(tmp)
+            except Exception as exc:  # safetensors' error on a full disk is no OSError and names no file
+                if not is_write_failure(exc):
+                    raise
+                raise with_path(exc, dest) from exc
             if tokenizer_dir is not None:
                 for name in TOKENIZER_FILES:
                     shutil.copyfile(tokenizer_dir / name, tmp / name)

@@ -26,6 +26,7 @@ DEVICES = ("cpu", "gpu")
 MODES = ("auto", "pretrain", "resume", "study")
 RESUME_POLICIES = ("never", "auto")
 OPTIMIZER_STATES = ("fresh", "loaded", "auto")
+TAIL_CHECKS = ("sample", "full")  # train.tail_check
 
 
 @dataclass
@@ -272,6 +273,9 @@ class TrainConfig:
     (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``
     (the method and its parameters in front for arms other than the morphological rewrite:
     ``debias.arms.tail_name``), rewritten there with ``rewrite_workers`` processes on first use.
+    ``tail_check``: how the tail is checked against its manifest before training
+    (``train.tail_check``): ``sample`` (sizes, the index's sha256 and a sample of rows against their
+    source rows) or ``full`` (the whole ``.bin``'s sha256 too).
     """
 
     mode: str = "auto"
@@ -283,6 +287,7 @@ class TrainConfig:
     data_orders_dir: str = "${runs_root}/data_orders"
     tail: str | None = None
     rewrite_workers: int = 1
+    tail_check: str = "sample"
     resume: str = "never"
     overwrite: bool = False
     progress: bool = True
@@ -308,6 +313,8 @@ class TrainConfig:
             out.append("resume=auto and overwrite=true contradict each other; pick one")
         if self.seed < 0:
             out.append(f"seed={self.seed} must not be negative")
+        if self.tail_check not in TAIL_CHECKS:
+            out.append(f"tail_check={self.tail_check!r} is not one of {', '.join(TAIL_CHECKS)}")
         if self.rewrite_workers < 1:
             out.append(f"rewrite_workers={self.rewrite_workers} must be positive")
         if self.log_every < 1:

@@ -19,6 +19,7 @@ from debias.config_errors import ConfigError
 from debias.data_order import DataOrder
 from debias.fetch import sha256_file
 from train.plan import Plan
+from train.tail_check import check_tail
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ def prepare(plan: Plan) -> TrainingData:
         rewrite = json.loads((tail_dir / "manifest.json").read_text()) if have_tail else None
         if rewrite is not None:
             problems.extend(_check_manifest(rewrite, plan, prefix, tail_dir))
+        if plan.arm == "intervention" and rewrite is not None and not problems:
+            problems.extend(check_tail(tail_dir, rewrite, order.dataset, tokenizer, cfg.tail_check))
         if plan.arm == "intervention" and rewrite is not None and not problems:
             tail = DataOrder.from_tail(tail_dir, vocab_size=cfg.model.vocab_size)
             manifest = rewrite

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from debias import atomic
+from debias.input_errors import InputError, is_write_failure, with_path
 from train.config import DeepSpeedConfig, OptimConfig
 from train.model import param_groups
 
@@ -169,14 +171,21 @@ def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str
     """
     tag = f"step{step}"
     ds_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=ds_dir, prefix=f".{tag}.", suffix=".tmp")) if rank() == 0 else None
+    tmp = Path(atomic.mkdtemp(dir=ds_dir, prefix=f".{tag}.", suffix=".tmp")) if rank() == 0 else None
     tmp_name = [str(tmp) if tmp else ""]
     if world_size() > 1:
         torch.distributed.broadcast_object_list(tmp_name, src=0)
     tmp = Path(tmp_name[0])
     try:
-        engine.save_checkpoint(str(tmp), tag=tag, client_state=client_state, save_latest=False)
+        try:
+            engine.save_checkpoint(str(tmp), tag=tag, client_state=client_state, save_latest=False)
+        except Exception as exc:
+            if not is_write_failure(exc):
+                raise
+            # a full disk or a read-only folder: torch's zip writer names no file
+            raise with_path(exc, ds_dir / tag) from exc
         if rank() == 0:
+            atomic.honour_umask(tmp / tag)
             dest = ds_dir / tag
             if dest.exists():
                 shutil.rmtree(dest)
@@ -192,17 +201,91 @@ def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str
     return ds_dir / tag
 
 
+# The only classes a DeepSpeed ZeRO 0-2 checkpoint of this project pickles besides tensors and
+# containers: plain records of the loss scaler, ZeRO's stage and a parameter's place in a flat buffer.
+SAFE_DEEPSPEED_TYPES = (
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
+
+
+def _safe_types() -> list[Any]:
+    import importlib
+
+    out = []
+    for name in SAFE_DEEPSPEED_TYPES:
+        module, _, attr = name.rpartition(".")
+        try:
+            out.append(getattr(importlib.import_module(module), attr))
+        except (ImportError, AttributeError):  # another DeepSpeed version: fewer types allowed
+            continue
+    return out
+
+
+def safe_torch_load(path: str | os.PathLike, map_location: Any = None) -> Any:
+    """``torch.load`` that unpickles only tensors, containers and ``SAFE_DEEPSPEED_TYPES``
+    (``weights_only=True``): a ``.pt`` file from elsewhere cannot run code when it is read."""
+    try:
+        with torch.serialization.safe_globals(_safe_types()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # noqa: BLE001 - a file too broken to list; the refusal stands
+            unsafe = []
+        unsafe = [g for g in unsafe if g not in SAFE_DEEPSPEED_TYPES]
+        named = f" ({', '.join(unsafe[:5])})" if unsafe else ""
+        raise InputError(path, f"the DeepSpeed state holds objects other than tensors and DeepSpeed's plain "
+                               f"records{named}, which loading would execute",
+                         "it was not written by this project's trainer: resume with source.optimizer=fresh "
+                         "(weights from safetensors only), or delete this checkpoint") from exc
+
+
 def load_checkpoint(engine: Any, ds_dir: Path, step: int) -> dict[str, Any]:
-    """Load weights and optimizer state of ``ds_dir/step<N>`` into ``engine``; returns its client state."""
+    """Load weights and optimizer state of ``ds_dir/step<N>`` into ``engine``; returns its client state.
+
+    DeepSpeed's own loader unpickles with ``weights_only=False``; every file it reads here goes
+    through ``safe_torch_load`` instead, so a crafted checkpoint is refused before it runs anything.
+    """
     tag = f"step{step}"
     if not (ds_dir / tag).is_dir():
         raise FileNotFoundError(f"{ds_dir / tag}: no DeepSpeed checkpoint at step {step}")
-    path, client = engine.load_checkpoint(str(ds_dir), tag=tag, load_optimizer_states=True,
-                                          load_lr_scheduler_states=False)
+    loader = engine.checkpoint_engine
+    loader.load = lambda path, map_location=None: safe_torch_load(path, map_location)
+    try:
+        path, client = engine.load_checkpoint(str(ds_dir), tag=tag, load_optimizer_states=True,
+                                              load_lr_scheduler_states=False)
+    finally:
+        del loader.load  # the instance attribute; the class's method shows again
     if path is None:
         raise RuntimeError(f"{ds_dir / tag}: DeepSpeed could not load this checkpoint; it may be from another "
                            "ZeRO stage or model shape. Resume with source.optimizer=fresh instead")
     return client or {}
+
+
+def clear_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete what a killed run left half-written in ``run_dir``: ``deepspeed/.step<N>.*.tmp``,
+    ``checkpoints/.step<N>.*.tmp`` and the records' temporary files. Only rank 0, only when the
+    run directory is this run's (after the run-directory policy said so). Returns what was removed."""
+    if rank() != 0:
+        return []
+    removed = []
+    for folder in (run_dir, run_dir / "deepspeed", run_dir / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        for child in folder.iterdir():
+            if child.name.startswith(".") and child.name.endswith((".tmp", ".old")):
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+                removed.append(child)
+    if removed:
+        log.info("%s: removed %d temporary file(s) a stopped run left: %s", run_dir, len(removed),
+                 ", ".join(p.name for p in removed[:5]))
+    return removed
 
 
 def checkpoint_steps(ds_dir: Path) -> list[int]:

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from transformers.utils import logging as hf_logging
 
+from debias.weights import check_finite, check_shapes, expected_shapes
 from train.config import ModelConfig, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,9 @@ def load_pretrained(source: SourceConfig, cfg: ModelConfig, start_step: int) -> 
     where = f"{target}@{kwargs['revision']}" if "revision" in kwargs else target
     config = GPTNeoXConfig.from_pretrained(target, **hub_kwargs)
     check_shape(config, cfg, where)
+    if Path(target).is_dir():
+        with torch.device("meta"):
+            check_shapes(target, expected_shapes(GPTNeoXForCausalLM(config)))
     log.info("loading weights from %s", where)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
@@ -174,6 +178,8 @@ def load_pretrained(source: SourceConfig, cfg: ModelConfig, start_step: int) -> 
         if bars:
             hf_logging.enable_progress_bar()
     model.config.use_cache = False
+    check_finite(model, where, "training from it would give NaN losses: resume from another checkpoint step, or "
+                               "copy or download this one again")
     return model, where
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from debias.config_errors import Problems
+from debias.config_keys import unknown_keys
 from debias.intervention import intervention_problems, intervention_steps, nearest_checkpoint
 from train.config import SourceConfig, TrainConfig
 from train.engine import accumulation_steps, world_size
@@ -118,8 +119,11 @@ def deepspeed_source(cfg: TrainConfig, path: Path | None) -> Path | None:
 
 def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
     """Resolve ``cfg`` into a Plan; raises ``ConfigError`` listing every problem found."""
-    cfg = to_train_config(cfg)
     problems = Problems("training config")
+    if isinstance(cfg, DictConfig):
+        for p in unknown_keys(cfg, TrainConfig):
+            problems.add(p)
+    cfg = to_train_config(cfg)
     for p in cfg.problems():
         problems.add(p)
 

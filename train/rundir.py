@@ -128,6 +128,33 @@ def open_run_dir(plan: Plan, resolved: dict[str, Any]) -> Restart:
     return Restart()
 
 
+def discard_unstarted(plan: Plan) -> bool:
+    """After a run that started from its beginning stopped with an error before writing any
+    DeepSpeed checkpoint (a data or tokenizer mismatch found on the first batches, a NaN loss),
+    remove what it wrote: nothing in it can be continued, and the records alone would make a
+    rerun demand overwrite=true. Returns whether it removed them."""
+    run_dir = plan.run_dir
+    if engine.checkpoint_steps(run_dir / "deepspeed"):
+        return False
+    info = read_run_info(run_dir)
+    if info.get("completed") or info.get("restarts"):
+        return False
+    for name in (*RECORDS, "config.yaml", "manifest.json", ".tokenizer"):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    engine.clear_stale_temporaries(run_dir)
+    try:
+        run_dir.rmdir()  # only when nothing else is there
+    except OSError:
+        pass
+    log.info("%s: the run stopped before its first DeepSpeed checkpoint; its records were removed, so "
+             "rerunning the same command starts it again", run_dir)
+    return True
+
+
 def write_records(plan: Plan, resolved: dict[str, Any], run_info: dict[str, Any],
                   manifest: dict[str, Any] | None) -> None:
     run_dir = plan.run_dir

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from debias.input_errors import InputError
 from train import checkpoint
 from train import engine as ds
 from train.config import TrainConfig
@@ -31,6 +33,7 @@ from train.rundir import (
     MetricsLog,
     Restart,
     arm_record,
+    discard_unstarted,
     now,
     open_run_dir,
     read_run_info,
@@ -90,6 +93,11 @@ def train_batch(engine: Any, tokens: torch.Tensor, micro: int) -> torch.Tensor:
         engine.step()
         total += loss.detach()
     return total / len(chunks)
+
+
+class NonFiniteLossError(InputError):
+    """A step's loss was NaN or infinite: the run stops there rather than train on to a "complete"
+    run of NaN weights."""
 
 
 class _Run:
@@ -220,6 +228,8 @@ class _Run:
                 record = self.train_step(step)
                 if self.metrics is not None:
                     self.metrics.write(record)
+                if not math.isfinite(record["loss"]):
+                    raise self.non_finite(step, record)
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}", refresh=False)
                 if (step + 1 - self.first_step) % cfg.log_every == 0 or step + 1 == plan.end_step:
@@ -237,6 +247,24 @@ class _Run:
         self.info["finished"] = now()
         if self.is_main:
             write_records(plan, self.resolved, self.info, self.data.manifest)
+
+    def non_finite(self, step: int, record: dict[str, Any]) -> NonFiniteLossError:
+        """The error for a NaN or infinite loss at ``step``, naming the last checkpoint before it."""
+        hf = [s for s in checkpoint.complete_steps(self.ckpt_dir) if s <= step]
+        ds_steps = [s for s in ds.checkpoint_steps(self.ds_dir) if s <= step]
+        if hf:
+            good = f"the last good checkpoint is {self.ckpt_dir / f'step{hf[-1]}'}"
+        elif self.plan.mode == "resume" and self.info.get("resumed_from"):
+            good = f"no checkpoint of this run precedes it; it started from {self.info['resumed_from'].get('loaded_from')}"
+        else:
+            good = "no checkpoint precedes it"
+        if ds_steps:
+            good += f" (resume=auto continues from the DeepSpeed checkpoint of step {ds_steps[-1]})"
+        return NonFiniteLossError(
+            self.run_dir, f"the loss is {record['loss']} at step {step} (grad_norm {record['grad_norm']}); the run "
+                          f"stopped there, unfinished; {good}",
+            "check the source weights and the data, or lower the learning rate, then continue with resume=auto "
+            "or start again with overwrite=true")
 
     def close(self) -> None:
         engine = getattr(self, "engine", None)
@@ -294,6 +322,7 @@ def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
     if restart.complete:
         return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
                          checkpoints=checkpoint.complete_steps(plan.run_dir / "checkpoints"), skipped=True)
+    ds.clear_stale_temporaries(plan.run_dir)
     with ds.main_first():
         data = prepare(plan)
     log.info("%s: %s arm, steps %d..%d of %d, rows from %s", plan.run_dir, plan.arm, plan.start_step,
@@ -302,6 +331,11 @@ def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
     try:
         state.build()
         state.train(on_step)
+    except Exception as exc:
+        # a NaN loss keeps its records (the log shows where); other stops before any progress leave none
+        if restart.step is None and ds.rank() == 0 and not isinstance(exc, NonFiniteLossError):
+            discard_unstarted(plan)  # a rerun then starts afresh, without overwrite=true
+        raise
     finally:
         state.close()
     return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,

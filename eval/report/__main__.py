@@ -15,6 +15,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from debias.config_errors import ConfigError, Problems
+from debias.config_keys import unknown_keys
+from debias.input_errors import InputError
 from eval.checkpoints import CheckpointError
 from eval.config import ReportAppConfig
 from eval.report import write_report
@@ -28,6 +30,8 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 def main(cfg: DictConfig) -> None:
     app: ReportAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     problems = Problems("report config")
+    for p in unknown_keys(cfg, ReportAppConfig):
+        problems.add(p)
     for p in app.problems():
         problems.add(p)
     for raw in app.runs:
@@ -35,7 +39,7 @@ def main(cfg: DictConfig) -> None:
     try:
         problems.raise_if_any()
         paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
-    except (ConfigError, CheckpointError, MissingResultsError) as exc:
+    except (ConfigError, CheckpointError, MissingResultsError, InputError) as exc:
         log.error("%s", exc)
         sys.exit(2)
     print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
