@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 # The README's results section, from the report `make demo` wrote.
 readme-results: $(STAMP)
-	$(PY) -m eval.report.readme runs/report/mini-0.5m-synthetic README.md
+	$(PY) -m eval.report.readme runs/report/mini-0.5m-synthetic80 README.md
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,8 +1,12 @@
 """The whole study at CI size: three pretraining seeds of the 0.46M model on the synthetic corpus
-(every character's pronouns follow its occupation's stereotype), the last 21% rewritten masculine
-to feminine, against a control resumed the same way on the original rows.
+below saturation (each character follows its occupation's stereotype 80% of the time); from each,
+the last 21% rewritten masculine to feminine (tail21), two-sided (both21), by a prior-only
+placebo (placebo21) and by a sham on a gender-neutral word (sham21), each against a control
+resumed the same way on the original rows.
 
-One study (about six minutes here) serves every test in this module.
+One study (several minutes here) serves every test in this module. Whether the one-sided rewrite
+weakens the occupation link beyond the prior is the study's finding to report, not asserted here;
+what is asserted holds by construction of the arms.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import json
 import pytest
 
 from eval import compare_arms
-from eval.compare import null_check
 from eval.config import EvalConfig
 from eval.runner import evaluate_run
 from train import compose
@@ -21,10 +24,11 @@ from train.study import run_study
 pytestmark = pytest.mark.slow
 
 SEEDS = (0, 1, 2)
+ARMS = ("tail21", "control21", "both21", "placebo21", "sham21")
 PRONOUN_TASKS = ("winobias", "synthetic")
-# Held-out text is half masculine, and a model taught "she" everywhere pays on every "he": its
-# per-token perplexity may rise, but by less than this fraction (upper end of the 95% interval).
-HELDOUT_PPL_BOUND = 0.20
+# Tokens of words other than gendered pronouns: the rewrite leaves them as they were, and their
+# per-token perplexity moves by less than this fraction of the control's.
+OTHER_PPL_BOUND = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("study")
     overrides = [
         "+experiment=mini-suite", f"runs_root={root}", f"study.seeds=[{','.join(map(str, SEEDS))}]",
-        "study.arms=[tail21,control21]", "eval.checkpoints.which=last",
+        f"study.arms=[{','.join(ARMS)}]", "eval.checkpoints.which=last",
         "eval.tasks.crows_pairs.enabled=false", "eval.tasks.lambada.enabled=false",
         "eval.tasks.winogender.enabled=false", "eval.tasks.winobias.coreference=false",
     ]
@@ -40,64 +44,87 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     result = run_study(cfg, overrides)
     eval_cfg: EvalConfig = result.eval_config
     finals = {arm: [evaluate_run(result.run_dirs[(s, arm)], eval_cfg, compute=False)[-1] for s in SEEDS]
-              for arm in ("none", "tail21", "control21")}
-    return {"result": result, "overrides": overrides, "cfg": cfg, "finals": finals, "stats": eval_cfg.stats}
+              for arm in ("none", *ARMS)}
+    tables = {arm: compare_arms(finals["control21"], finals[arm], eval_cfg.stats)
+              for arm in ARMS if arm != "control21"}
+    return {"result": result, "overrides": overrides, "cfg": cfg, "finals": finals, "tables": tables}
+
+
+def _manifest(study: dict, seed: int, arm: str) -> dict:
+    return json.loads((study["result"].run_dirs[(seed, arm)] / "manifest.json").read_text())
 
 
 def test_every_tail_was_rewritten_and_the_manifests_say_so(study: dict) -> None:
     for seed in SEEDS:
-        manifest = json.loads((study["result"].run_dirs[(seed, "tail21")] / "manifest.json").read_text())
+        manifest = _manifest(study, seed, "tail21")
         totals = manifest["totals"]
         assert manifest["direction"] == "to_feminine"
         assert (manifest["start_step"], manifest["end_step"]) == (1130, 1430)
         assert totals["swapped"] > 10_000, totals  # about 300 steps x 16 rows x ~7 pronouns
         assert totals["left_fraction"] < 0.01, totals
         assert manifest["counts"]["he"]["swapped"] > 0 and manifest["counts"]["his"]["swapped"] > 0
-        control = json.loads((study["result"].run_dirs[(seed, "control21")] / "manifest.json").read_text())
-        assert control["arm"] == "control"
+        both = _manifest(study, seed, "both21")["totals"]
+        assert both["swapped"] > 1.8 * totals["swapped"]  # every pronoun, not only the masculine ones
+        placebo = _manifest(study, seed, "placebo21")
+        assert placebo["method"] == "placebo" and placebo["totals"]["swapped"] > 0.8 * totals["swapped"]
+        sham = _manifest(study, seed, "sham21")
+        assert sham["method"] == "sham" and sham["totals"]["swapped"] > 0.5 * totals["swapped"]
+        assert _manifest(study, seed, "control21")["arm"] == "control"
 
 
-def test_rewrite_moves_the_prior_toward_feminine_and_drops_the_association(study: dict) -> None:
-    control, treated = study["finals"]["control21"], study["finals"]["tail21"]
-    table = compare_arms(control, treated, study["stats"])
+def test_one_sided_rewrites_move_the_prior_toward_feminine(study: dict) -> None:
+    """The intervention and the placebo both push toward "she", by comparable amounts."""
     for task in PRONOUN_TASKS:
-        prior, assoc = table.row(f"{task}/prior"), table.row(f"{task}/association")
-        assert "two-level" in prior.method and "paired" in prior.method
-        assert prior.low > 0, f"{task} prior did not move toward feminine: {prior}"
-        assert assoc.high < 0, f"{task} association did not drop: {assoc}"
+        tail, placebo = study["tables"]["tail21"].row(f"{task}/prior"), study["tables"]["placebo21"].row(f"{task}/prior")
+        assert "paired t" in tail.method
+        assert tail.low > 0.5, tail
+        assert placebo.low > 0.5, placebo
+        assert 0.25 < placebo.diff / tail.diff < 4.0, (placebo, tail)
 
 
-def test_heldout_perplexity_rises_by_less_than_the_bound(study: dict) -> None:
-    control, treated = study["finals"]["control21"], study["finals"]["tail21"]
-    row = compare_arms(control, treated, study["stats"]).row("heldout/ppl_token")
-    assert row.high / row.a < HELDOUT_PPL_BOUND, row
+def test_placebo_and_sham_leave_no_association_residual(study: dict) -> None:
+    """Neither changes the occupation link by construction: the analysis must find no residual."""
+    for arm in ("placebo21", "sham21"):
+        for task in PRONOUN_TASKS:
+            row = study["tables"][arm].row(f"{task}/association_residual")
+            assert row.low <= 0.0 <= row.high, (arm, row)
 
 
-def test_null_check_two_level_finds_nothing_where_single_models_would(study: dict) -> None:
-    """The controls had the same treatment: seeds against seeds must not come out different,
-    though item-level tests between single models call some of them different."""
-    metrics = [f"{t}/{p}" for t in PRONOUN_TASKS for p in ("prior", "association")]
-    check = null_check(study["finals"]["control21"], study["stats"], metrics=metrics)
-    summary = check.summary()
-    assert set(summary) == set(metrics)
-    assert not any(v["two_level_significant"] for v in summary.values()), check.two_level.to_markdown()
-    assert sum(v["single_significant"] for v in summary.values()) >= 1, [t.to_markdown() for t in check.single]
+def test_the_sham_and_the_two_sided_rewrite_leave_the_prior(study: dict) -> None:
+    for arm in ("sham21", "both21"):
+        for task in PRONOUN_TASKS:
+            row = study["tables"][arm].row(f"{task}/prior")
+            assert row.low <= 0.0 <= row.high, (arm, row)
 
 
-def test_report_is_written_with_the_comparisons_and_the_null_check(study: dict) -> None:
+def test_perplexity_of_other_tokens_barely_moves(study: dict) -> None:
+    row = study["tables"]["tail21"].row("heldout/ppl_other")
+    assert abs(row.diff) / row.a < OTHER_PPL_BOUND, row
+    gendered = study["tables"]["tail21"].row("heldout/ppl_gendered")
+    assert gendered.diff > 0 and gendered.diff / gendered.a > 5 * abs(row.diff) / row.a, (gendered, row)
+    # On text rewritten the intervention's own way, the intervention predicts better than its control.
+    rewritten = study["tables"]["tail21"].row("heldout_to_feminine/ppl_token")
+    assert rewritten.diff < 0, rewritten
+
+
+def test_report_holds_every_arm_the_push_plot_and_adjusted_p(study: dict) -> None:
     report = study["result"].report
     assert report is not None and report.is_file()
     text = report.read_text()
-    assert "Null check" in text and "intervention 21%" in text and "data:image/png;base64," in text
+    assert "placebo 21%" in text and "sham 21%" in text and "intervention 21% (both)" in text
+    assert "The prior push" in text and "Holm p" in text and "data:image/png;base64," in text
     data = json.loads((report.parent / "results.json").read_text())
     titles = [c["title"] for c in data["comparisons"]]
-    assert any("intervention" in t and "control" in t for t in titles), titles
-    assert data["null_checks"] and data["null_checks"][0]["seeds_a"] == [0, 1]
+    assert "intervention 21% (to_feminine) - control 21%" in titles
+    assert "placebo 21% - control 21%" in titles and "sham 21% - control 21%" in titles
+    first = data["comparisons"][0]["rows"]
+    assert first[0]["family"] == "primary" and all(r["p_adjusted"] >= r["p_value"] for r in first)
+    assert len(data["push"]) == len(PRONOUN_TASKS)
 
 
 def test_rerun_finds_everything_done(study: dict) -> None:
     again = run_study(study["cfg"], study["overrides"])
     train_jobs = {k: v for k, v in again.jobs.items() if k.startswith("train")}
     eval_jobs = {k: v for k, v in again.jobs.items() if k.startswith("eval")}
-    assert len(train_jobs) == 3 * len(SEEDS) and set(train_jobs.values()) == {"already complete"}
+    assert len(train_jobs) == (1 + len(ARMS)) * len(SEEDS) and set(train_jobs.values()) == {"already complete"}
     assert eval_jobs and all("0 evaluated now" in v for v in eval_jobs.values()), eval_jobs
