@@ -15,6 +15,7 @@ import ctypes
 import fcntl
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ def make_executor(
             cpus_per_task=cfg.cpus_per_task,
             mem_per_cpu_gb=int(max(1, round(cfg.mem_per_cpu_gb))),
             qos=cfg.qos,
-            venv_path=cfg.venv_path or os.environ.get("VIRTUAL_ENV"),
+            venv_path=_activate_script(cfg.venv_path),
             job_name=cfg.job_name + name,
             sbatch_args=dict(cfg.sbatch_args),
             logging_dir=str(logging_dir),
@@ -116,6 +117,12 @@ def make_executor(
             mem_per_cpu_gb=cfg.mem_per_cpu_gb,
         )
     raise ValueError(f"executor.kind={cfg.kind!r} is not one of {', '.join(EXECUTORS)}")
+
+
+def _activate_script(venv: str | None) -> str:
+    """The ``bin/activate`` that each Slurm job sources: ``venv``'s, else this interpreter's."""
+    path = Path(venv or os.environ.get("VIRTUAL_ENV") or sys.prefix)
+    return str(path / "bin" / "activate" if path.is_dir() else path)
 
 
 class FolderBusyError(RuntimeError):
