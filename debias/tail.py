@@ -215,7 +215,10 @@ def _prepare_work(output: Path, plan: dict[str, Any], row_bytes: int) -> str:
             log.warning("%s holds work of a different rewrite; starting over", work)
             shutil.rmtree(work)
     for stray in [*output.glob(".*.tmp"), *(work / "parts").glob(".*.tmp")]:
-        stray.unlink()  # half-written by a process that died
+        if stray.is_dir():  # half-written by a process that died
+            shutil.rmtree(stray)
+        else:
+            stray.unlink()
     (work / "parts").mkdir(parents=True, exist_ok=True)
     if not plan_file.is_file():
         with writing(plan_file, "the rewrite's plan"):
@@ -361,6 +364,7 @@ def _rewrite_locked(
                 "choose another output folder or delete this one"
             )
         check_against_manifest(output, manifest)  # TailVerificationError when it was altered
+        shutil.rmtree(output / WORK, ignore_errors=True)  # killed between manifest and clean-up
         log.info("%s is already complete and matches its manifest; nothing to do", output)
         return manifest
 

@@ -285,7 +285,7 @@ import sys, time
 from debias.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=0, end_step=100, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", workers=2, shard_rows=4, progress=False,
-             on_task_done=lambda k: time.sleep(0.2))
+             on_task_done=lambda k: __import__("time").sleep(0.2))
 """
 
 

@@ -76,7 +76,7 @@ def test_task_rows_cover_the_range_in_order() -> None:
     for tasks, rows in ((1, 7), (3, 7), (7, 7), (64, 1000)):
         spans = [task_rows(r, tasks, 40, rows) for r in range(tasks)]
         assert spans[0][0] == 40 and spans[-1][1] == 40 + rows
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
         assert max(h - lo for lo, h in spans) - min(h - lo for lo, h in spans) <= 1
 
 
@@ -129,7 +129,7 @@ import sys, time
 from debias.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=0, end_step=150, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", workers=2, tasks=150, progress=False,
-             on_task_done=lambda k: time.sleep(0.3))
+             on_task_done=lambda k: __import__("time").sleep(0.3))
 """
 
 
