@@ -7,8 +7,9 @@ tokenizer; its ~3,000 distinct rows repeat to fill the steps. The baseline, meas
 process over the same rows, is the row rewriter alone (``RowRewriter.rewrite``, what each worker
 of the old process pool ran), so the ratio says what the engine (datatrove, part files, markers,
 assembly, checksums) costs. Each rewrite runs in a child process so that its peak memory is its
-own (``ru_maxrss`` of the parent and of its largest worker). On shared machines the timings are
-noisy; the ratios come from one run.
+own (``ru_maxrss`` of the parent and of its largest worker) and so is its CPU time (``ru_utime +
+ru_stime`` of it and its reaped workers): on a shared machine CPU time per token is the cost a
+dedicated core would see, where wall time also counts the other tenants. The ratios come from one run.
 
     python benchmarks/rewrite_scale.py [--runs 10:1 10:2 100:2] [--baseline-rows 512] [--work runs/bench]
 """
@@ -60,8 +61,9 @@ def build_order(work: Path, steps: int, corpus: str) -> tuple[Path, Path]:
     return prefix, tokenizer
 
 
-def baseline(prefix: Path, tokenizer: Path, n: int) -> float:
-    """Tokens per second of the row rewriter alone over the first ``n`` rows (one core)."""
+def baseline(prefix: Path, tokenizer: Path, n: int, span: int) -> tuple[float, float]:
+    """Tokens per CPU second and per wall second of the row rewriter alone (one core) over ``n``
+    rows spread evenly over the first ``span`` rows."""
     from debias.indexed import MMapIndexedDataset
     from debias.row_rewrite import RewriteStats, RowRewriter
     from debias.swapper import PronounSwapper
@@ -69,12 +71,13 @@ def baseline(prefix: Path, tokenizer: Path, n: int) -> float:
 
     vocab = ByteVocab(tokenizer)
     rewriter = RowRewriter(vocab, PronounSwapper(direction="to_feminine"))
-    rows = MMapIndexedDataset(prefix).rows(0, n)
+    data = MMapIndexedDataset(prefix)
+    rows = np.stack([data.rows(r, r + 1)[0] for r in np.linspace(0, span - 1, n).astype(int)])
     rewriter.rewrite(rows[:32], RewriteStats())  # warm up
-    t = time.perf_counter()
+    cpu, wall = time.process_time(), time.perf_counter()
     for lo in range(0, n, 32):
         rewriter.rewrite(rows[lo : lo + 32], RewriteStats())
-    return rows.size / (time.perf_counter() - t)
+    return rows.size / (time.process_time() - cpu), rows.size / (time.perf_counter() - wall)
 
 
 def child(prefix: str, tokenizer: str, steps: int, workers: int, out: str) -> None:
@@ -86,10 +89,11 @@ def child(prefix: str, tokenizer: str, steps: int, workers: int, out: str) -> No
     m = rewrite_tail(prefix, out, start_step=0, end_step=steps, rows_per_step=RPS,
                      tokenizer=tokenizer, direction="to_feminine", workers=workers, progress=False)
     wall = time.perf_counter() - t
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "tokens": m["totals"]["tokens"], "tasks": m["shards"],
-                      "swaps": m["totals"]["swapped"], "parent_mb": self_rss, "worker_mb": kids_rss}))
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime  # workers are reaped by now
+    print(json.dumps({"wall": wall, "cpu": cpu, "tokens": m["totals"]["tokens"], "tasks": m["shards"],
+                      "swaps": m["totals"]["swapped"], "parent_mb": me.ru_maxrss / 1024,
+                      "worker_mb": kids.ru_maxrss / 1024}))
     shutil.rmtree(out, ignore_errors=True)
 
 
@@ -108,13 +112,18 @@ def main() -> None:
     work = Path(args.work)
     runs = [tuple(map(int, r.split(":"))) for r in args.runs]
     prefix, tokenizer = build_order(work, max(s for s, _ in runs), args.corpus)
-    base = baseline(prefix, tokenizer, args.baseline_rows)
-    print(f"data: {prefix} (uint16, {ROW}-token rows, {RPS} rows a step); cores here: {os.cpu_count()}")
-    print(f"baseline, row rewriter alone in this process: {base:,.0f} tokens/s on one core "
-          f"({args.baseline_rows} rows)")
-    print(f"{'steps':>5} {'tokens':>12} {'W':>2} {'tasks':>5} {'wall s':>8} {'tok/s':>10} "
-          f"{'tok/s/core':>10} {'us/tok/core':>11} {'vs base':>7} {'parent MB':>9} {'worker MB':>9}")
+    base, base_wall = baseline(prefix, tokenizer, args.baseline_rows, min(s for s, _ in runs) * RPS)
+    print(f"data: {prefix} (uint16, {ROW}-token rows, {RPS} rows a step); cores here: {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"baseline, row rewriter alone in this process over {args.baseline_rows} rows spread over "
+          f"the first {min(s for s, _ in runs)} steps: {base:,.0f} tokens per CPU second "
+          f"({base_wall:,.0f} per wall second)")
+    print("cost per token in CPU time (every process of the run: parent, workers, datatrove's manager),")
+    print("which a shared machine does not inflate; wall time and rates from it as measured.")
+    print(f"{'steps':>5} {'tokens':>12} {'W':>2} {'tasks':>5} {'wall s':>7} {'cpu s':>7} "
+          f"{'tok/s':>9} {'tok/cpu-s':>9} {'us/tok':>6} {'vs base':>7} {'parent MB':>9} {'worker MB':>9}")
     per_core: dict[tuple[int, int], float] = {}
+    walls: dict[tuple[int, int], float] = {}
     for steps, workers in runs:
         out = work / "scale" / f"tail-{steps}-{workers}"
         proc = subprocess.run(
@@ -124,21 +133,23 @@ def main() -> None:
         if proc.returncode != 0:
             sys.exit(f"the rewrite of {steps} steps with {workers} workers failed:\n{proc.stderr[-3000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        rate = r["tokens"] / r["wall"]
-        per_core[steps, workers] = rate / workers
-        print(f"{steps:>5} {r['tokens']:>12,} {workers:>2} {r['tasks']:>5} {r['wall']:>8.1f} "
-              f"{rate:>10,.0f} {rate / workers:>10,.0f} {1e6 * workers / rate:>11.3f} "
-              f"{rate / workers / base:>7.2f} {r['parent_mb']:>9.0f} {r['worker_mb']:>9.0f}")
+        per_core[steps, workers] = r["tokens"] / r["cpu"]
+        walls[steps, workers] = r["tokens"] / r["wall"]
+        print(f"{steps:>5} {r['tokens']:>12,} {workers:>2} {r['tasks']:>5} {r['wall']:>7.1f} "
+              f"{r['cpu']:>7.1f} {walls[steps, workers]:>9,.0f} {per_core[steps, workers]:>9,.0f} "
+              f"{1e6 / per_core[steps, workers]:>6.2f} {per_core[steps, workers] / base:>7.2f} "
+              f"{r['parent_mb']:>9.0f} {r['worker_mb']:>9.0f}  (load {os.getloadavg()[0]:.1f})")
     sizes = sorted({s for s, _ in runs})
     for w in sorted({w for _, w in runs}):
-        if all((s, w) in per_core for s in sizes) and len(sizes) > 1:
+        if len(sizes) > 1 and all((s, w) in per_core for s in sizes):
             print(f"cost per token, {sizes[-1]} against {sizes[0]} steps, {w} workers: "
                   f"{per_core[sizes[0], w] / per_core[sizes[-1], w]:.3f}x")
     for s in sizes:
         if (s, 1) in per_core and (s, 2) in per_core:
-            print(f"{s} steps, 2 workers against 1: {2 * per_core[s, 2] / per_core[s, 1]:.2f}x")
+            print(f"{s} steps, 2 workers against 1: wall rate {walls[s, 2] / walls[s, 1]:.2f}x, "
+                  f"CPU per token {per_core[s, 1] / per_core[s, 2]:.2f}x")
     rate = per_core[max(per_core, key=lambda k: (k[0], -k[1]))]
-    print(f"hours from {rate:,.0f} tokens/s per core (largest size measured), ideal scaling:")
+    print(f"hours from {rate:,.0f} tokens per CPU second (largest size measured), one task per core:")
     print(f"{'':>9}" + "".join(f"{c:>9} cores" for c in CORES))
     for name, tokens in TAILS.items():
         print(f"{name:>9}" + "".join(f"{tokens / (rate * c) / 3600:>15.2f}" for c in CORES))

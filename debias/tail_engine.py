@@ -129,11 +129,35 @@ class FolderBusyError(RuntimeError):
     """Another process holds the folder's lock."""
 
 
+_HELD: dict[int, int] = {}  # lock fd -> pid of the process that took the lock
+
+
+def _after_fork_in_child() -> None:
+    """A process forked while a lock is held (datatrove's manager is forked) must not keep the
+    lock alive, nor outlive the rewrite that forked it."""
+    if not _HELD:
+        return
+    parents = set(_HELD.values())
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+    if len(parents) == 1:
+        die_with_parent(parents.pop())
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextmanager
 def folder_lock(folder: Path, what: str = "rewrite") -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` itself (no lock file to leave behind); a second
-    holder is refused at once. The kernel drops the lock when the process dies, however it dies."""
+    holder is refused at once. The kernel drops the lock when the process dies, however it dies
+    (forked children close their copy, so they cannot keep it)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    _HELD[fd] = os.getpid()
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -144,6 +168,7 @@ def folder_lock(folder: Path, what: str = "rewrite") -> Iterator[None]:
             ) from None
         yield
     finally:
+        _HELD.pop(fd, None)
         os.close(fd)  # releases the lock
 
 
