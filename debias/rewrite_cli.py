@@ -4,12 +4,15 @@
     debias-rewrite source=runs/orders/x/data tokenizer=runs/orders/x/tokenizer.json intervention=tail21 \\
         schedule.total_steps=1430 schedule.checkpoint_interval=10
     debias-rewrite ... intervention.fraction=null intervention.start_step=120000   # by step
+    debias-rewrite ... executor=slurm executor.partition=cpu tasks=4096 workers=512  # a job array
 
 The source is ``source`` (a .bin/.idx prefix) when given, else the data order of ``data`` (built
 and cached by ``debias.corpus.prepare_data_order`` when it is a text or synthetic corpus). The
 steps come from the intervention: a fraction resolved to the nearest checkpoint step of
 ``schedule``, or an explicit step. The direction is the intervention's (``swap.direction`` follows
-it); the spaCy pipeline and tagging window come from ``swap``. After the rewrite the tail is verified unless ``verify=false``.
+it); the spaCy pipeline and tagging window come from ``swap``; the tasks run on ``executor``
+(``debias.tail_engine``: local, slurm or ray). After the rewrite the tail is verified unless
+``verify=false`` (with slurm: when the command is rerun after the jobs finish).
 """
 
 from __future__ import annotations
