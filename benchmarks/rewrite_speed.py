@@ -168,7 +168,7 @@ def main() -> None:
     vs_pub = [a / b for a, b in zip(rates["rewrite"], rates["published"], strict=True)]
     print(f"  rewrite / full pipeline: {spread(vs_full)}  (goal >= 30x)")
     print(f"  rewrite / published:     {spread(vs_pub)}")
-    print("end to end, rewrite_tail (start-up, shards, assembly, checksums included):")
+    print("end to end, rewrite_tail (start-up, tasks, assembly, checksums included):")
     for w, secs in e2e.items():
         print(
             f"  {w} worker(s): {tokens / secs:>10,.0f} tokens/s ({secs:.1f} s for {tokens:,} tokens)"

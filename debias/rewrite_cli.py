@@ -4,12 +4,15 @@
     debias-rewrite source=runs/orders/x/data tokenizer=runs/orders/x/tokenizer.json intervention=tail21 \\
         schedule.total_steps=1430 schedule.checkpoint_interval=10
     debias-rewrite ... intervention.fraction=null intervention.start_step=120000   # by step
+    debias-rewrite ... executor=slurm executor.partition=cpu tasks=4096 workers=512  # a job array
 
 The source is ``source`` (a .bin/.idx prefix) when given, else the data order of ``data`` (built
 and cached by ``debias.corpus.prepare_data_order`` when it is a text or synthetic corpus). The
 steps come from the intervention: a fraction resolved to the nearest checkpoint step of
 ``schedule``, or an explicit step. The direction is the intervention's (``swap.direction`` follows
-it); the spaCy pipeline and tagging window come from ``swap``. After the rewrite the tail is verified unless ``verify=false``.
+it); the spaCy pipeline and tagging window come from ``swap``; the tasks run on ``executor``
+(``debias.tail_engine``: local, slurm or ray). After the rewrite the tail is verified unless
+``verify=false`` (with slurm: when the command is rerun after the jobs finish).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapCo
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
 from debias.intervention import intervention_problems, intervention_steps
+from debias.tail_engine import ExecutorConfig, FolderBusyError, OutputWriteError
+from debias.tail_verify import TailVerificationError
+from debias.tokenizer_fit import TokenizerMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +51,15 @@ class RewriteConfig:
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
     swap: SwapConfig = field(default_factory=SwapConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the tasks run
     source: str | None = None
     tokenizer: str | None = None
     output: str | None = None
     data_orders_dir: str = "runs/data_orders"
     seed: int = 0  # the pretraining seed whose data order (shuffle data.shuffle_seed + seed) is rewritten
-    workers: int = 1
-    shard_rows: int | None = None
+    workers: int = 1  # tasks run at once (local: processes on this machine)
+    tasks: int | None = None  # contiguous ranges of rows, the unit of resuming; null: about 64
+    shard_rows: int | None = None  # instead of tasks: rows per task
     verify: bool = True
     progress: bool = True
 
@@ -78,13 +86,18 @@ class RewriteConfig:
             out.append(f"workers={self.workers} must be at least 1")
         if self.shard_rows is not None and self.shard_rows < 1:
             out.append(f"shard_rows={self.shard_rows} must be positive")
-        return out
+        if self.tasks is not None and self.tasks < 1:
+            out.append(f"tasks={self.tasks} must be at least 1")
+        if self.tasks is not None and self.shard_rows is not None:
+            out.append("set tasks= or shard_rows=, not both")
+        return out + self.executor.problems()
 
 
 def register_configs() -> None:
     """Put the rewrite's structured configs in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="base_rewrite", node=RewriteConfig)
+    cs.store(group="executor", name="base_executor", node=ExecutorConfig)
     register_data_configs()
 
 
@@ -124,6 +137,8 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
             data=cfg.data,
             shuffle_seed=cfg.data.shuffle_seed + cfg.seed,
             workers=cfg.workers,
+            tasks=cfg.tasks,
+            executor=cfg.executor,
             spacy_model=cfg.swap.spacy_model,
             context_words=cfg.swap.context_words,
             groups=cfg.swap.groups,
@@ -134,9 +149,14 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
         if iv.method == "morphological":
             raise
         raise ConfigError([str(exc)], where=f"{iv.method} rewrite") from exc
+    if manifest.get("submitted"):
+        print(f"{output}: submitted to slurm (logs in {manifest['logs']}); rerun this command once "
+              "the jobs finish to verify the tail")
+        return manifest
     result = dict(manifest)
     if cfg.verify:
-        result["verified"] = verify_arm(source, output, progress=cfg.progress)
+        on = cfg.executor if cfg.executor.kind == "ray" else ExecutorConfig()
+        result["verified"] = verify_arm(source, output, workers=cfg.workers, executor=on, progress=cfg.progress)
     totals = manifest["totals"]
     noncanonical = manifest.get("noncanonical")
     print(
@@ -154,7 +174,14 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
 def _app(cfg: DictConfig) -> None:
     try:
         run(OmegaConf.to_object(cfg))
-    except ConfigError as exc:  # a message to act on, not a traceback
+    except (
+        ConfigError,
+        TokenizerMismatchError,
+        TailVerificationError,
+        FolderBusyError,
+        OutputWriteError,
+        FileExistsError,
+    ) as exc:  # a message to act on, not a traceback
         print(exc, file=sys.stderr)
         sys.exit(2)
 

@@ -2,29 +2,30 @@
 
 ``rewrite_tail`` copies the rows of steps ``start..end-1`` out of a data order, rewrites each row's
 pronouns on its tokens (``debias.row_rewrite``), and writes ``tail.bin``/``tail.idx`` plus
-``manifest.json``. The work is cut into shards of rows, done by worker processes; each finished
-shard is a file whose checksum is recorded beside it, so after a crash or Ctrl-C a rerun redoes
-only the shards that are missing or damaged, and the result is byte-identical to an uninterrupted
-run (each row is decided from its own tokens alone). ``manifest.json`` is written last: a tail
-without it is unfinished. ``verify_tail`` (``debias.tail_verify``) proves the result.
+``manifest.json``. It runs as two datatrove pipelines (``debias.tail_engine``): ``tasks`` tasks,
+each rewriting one contiguous range of rows into a part file, then the dependent assembly of the
+parts into the tail and its manifest. datatrove's completion markers are the resume: after a crash,
+a kill or Ctrl-C a rerun redoes only the tasks without an intact, marked part, and the bytes are
+those of an uninterrupted run, for any ``tasks`` and ``workers`` (each row is decided from its own
+tokens alone). ``manifest.json`` is written last: a tail without it is unfinished.
+``verify_tail`` (``debias.tail_verify``) proves the result.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
 from debias.atomic import write_json
@@ -39,19 +40,34 @@ from debias.indexed import (
 )
 from debias.pronouns import source_forms
 from debias.row_rewrite import RewriteStats, RowRewriter
-from debias.tail_verify import MANIFEST, TAIL, TailVerificationError, rows_sha256, verify_tail
+from debias.tail_engine import (
+    ExecutorConfig,
+    die_with_parent,
+    folder_lock,
+    make_executor,
+    parent_alive,
+    task_rows,
+    writing,
+)
+from debias.tail_verify import (
+    MANIFEST,
+    TAIL,
+    TailVerificationError,
+    check_against_manifest,
+    rows_sha256,
+    sample_sha256,
+    verify_tail,
+)
 from debias.token_bytes import ByteVocab
+from debias.tokenizer_fit import check_tokenizer_fits
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = "debias in-place token rewrite v1"
-SHARDS = ".shards"
+WORK = ".rewrite"  # parts/, rewrite/ and assemble/ (datatrove's logs and completion markers)
 
 
-# -- workers ----------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
+# -- the row rewriter: built here and only here ---------------------------------------------------
 def _make_planner(
     direction: str,
     spacy_model: str | None,
@@ -65,10 +81,12 @@ def _make_planner(
 
 
 def _forms(plan: dict[str, Any]) -> tuple[str, ...]:
+    """Every form the manifest counts: the direction's pronouns and, with nouns on, its nouns."""
     from debias.gendered_nouns import noun_forms
 
-    nouns = noun_forms(plan["direction"]) if "nouns" in plan["groups"] else ()
-    return (source_forms(plan["direction"]) if "pronouns" in plan["groups"] else ()) + nouns
+    groups = plan.get("groups", ["pronouns"])
+    nouns = noun_forms(plan["direction"]) if "nouns" in groups else ()
+    return (source_forms(plan["direction"]) if "pronouns" in groups else ()) + nouns
 
 
 def _spacy_info(planner: Any, requested: str | None) -> dict[str, Any]:
@@ -81,100 +99,158 @@ def _spacy_info(planner: Any, requested: str | None) -> dict[str, Any]:
     }
 
 
-def _init_worker(job: dict[str, Any], planner: Any = None) -> None:
-    """Load the tokenizer vocabulary, the swapper and the source once per process."""
-    vocab = ByteVocab(job["tokenizer"])
-    if planner is None:
-        planner = _make_planner(
-            job["direction"], job["spacy_model"], job["context_words"], job["groups"]
-        )
-        got = _spacy_info(planner, job["spacy_model"])
-        if got != job["spacy"]:  # every shard must be planned by the same pipeline
-            raise RuntimeError(
-                f"worker {os.getpid()} loaded spaCy {got}, but the rewrite uses {job['spacy']}"
+# One rewriter and source per process and plan: the parent's own when a task runs in it, else
+# loaded once by the first task a worker process runs.
+_LOADED: dict[str, tuple[RowRewriter, MMapIndexedDataset]] = {}
+
+
+def _loaded(job: dict[str, Any], planner: Any = None) -> tuple[RowRewriter, MMapIndexedDataset]:
+    if job["plan_sha256"] not in _LOADED:
+        vocab = ByteVocab(job["tokenizer"])
+        if planner is None:
+            planner = _make_planner(
+                job["direction"], job["spacy_model"], job["context_words"], job["groups"]
             )
-    _WORKER.update(
-        job=job,
-        vocab=vocab,
-        planner=planner,
-        rewriter=RowRewriter(vocab, planner),
-        source=MMapIndexedDataset(job["source"], vocab_size=vocab.size),
-    )
+            got = _spacy_info(planner, job["spacy_model"])
+            if got != job["spacy"]:  # every task must be planned by the same pipeline
+                raise RuntimeError(
+                    f"worker {os.getpid()} loaded spaCy {got}, but the rewrite uses {job['spacy']}"
+                )
+        source = MMapIndexedDataset(job["source"], vocab_size=vocab.size)
+        _LOADED.clear()
+        _LOADED[job["plan_sha256"]] = (RowRewriter(vocab, planner), source)
+    return _LOADED[job["plan_sha256"]]
 
 
-def _shard_paths(shards_dir: Path, k: int) -> tuple[Path, Path]:
-    return shards_dir / f"shard-{k:06d}.bin", shards_dir / f"shard-{k:06d}.json"
+# -- the pipeline steps ---------------------------------------------------------------------------
+def _part_paths(parts: Path, rank: int) -> tuple[Path, Path]:
+    return parts / f"{rank:05d}.bin", parts / f"{rank:05d}.json"
 
 
-def _run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
-    """Rewrite source rows ``lo..hi-1`` into shard ``k``: the rows file first, its record last."""
-    k, lo, hi = task
-    job, source, rewriter = _WORKER["job"], _WORKER["source"], _WORKER["rewriter"]
-    shards_dir = Path(job["shards_dir"])
-    out_bin, out_json = _shard_paths(shards_dir, k)
-    stats = RewriteStats()
-    digest = hashlib.sha256()
-    tmp = out_bin.with_name(f".{out_bin.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        for a in range(lo, hi, job["batch_rows"]):
-            b = min(hi, a + job["batch_rows"])
-            new = rewriter.rewrite(source.rows(a, b), stats)
-            data = new.astype(source.dtype, copy=False).tobytes()
-            digest.update(data)
-            fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out_bin)
-    record = {
-        "shard": k,
-        "rows": [lo, hi],
-        "sha256": digest.hexdigest(),
-        "stats": stats.as_dict(),
-        "plan": job["plan_sha256"],
-    }
-    write_json(out_json, record)
-    return record
+class RewriteRows(PipelineStep):
+    """Task ``rank`` of ``world_size``: rewrite its contiguous range of rows into a part file (the
+    rows first, its record with their sha256 and counts last)."""
+
+    name = "rewrite rows"
+    type = "debias"
+
+    def __init__(self, job: dict[str, Any], on_task_done: Callable[[int], None] | None = None):
+        super().__init__()
+        self.job = job
+        self.on_task_done = on_task_done
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> None:
+        job = self.job
+        guard = job["guard_pid"]
+        if guard is not None:
+            die_with_parent(guard)
+        rewriter, source = _loaded(job)
+        lo, hi = task_rows(rank, world_size, job["first_row"], job["rows"])
+        out_bin, out_json = _part_paths(Path(job["parts_dir"]), rank)
+        tmp = out_bin.with_name(f".{out_bin.name}.{os.getpid()}.tmp")
+        stats, digest = RewriteStats(), hashlib.sha256()
+        in_parent = guard is None or os.getpid() == guard
+        try:
+            with writing(tmp, "a part of the rewritten tail"):
+                with open(tmp, "wb") as fh:
+                    for a in tqdm(
+                        range(lo, hi, job["batch_rows"]),
+                        desc=f"task {rank}: rewriting rows {lo}..{hi - 1}",
+                        unit="batch",
+                        disable=not (job["progress"] and in_parent),
+                    ):
+                        if guard is not None and not parent_alive(guard):
+                            raise SystemExit(f"task {rank}: the rewrite that started it is gone")
+                        b = min(hi, a + job["batch_rows"])
+                        new = rewriter.rewrite(source.rows(a, b), stats)
+                        data_bytes = new.astype(source.dtype, copy=False).tobytes()
+                        digest.update(data_bytes)
+                        fh.write(data_bytes)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, out_bin)
+        finally:
+            tmp.unlink(missing_ok=True)
+        record = {
+            "rank": rank,
+            "rows": [lo, hi],
+            "sha256": digest.hexdigest(),
+            "stats": stats.as_dict(),
+            "plan": job["plan_sha256"],
+        }
+        with writing(out_json, "a part's record"):
+            write_json(out_json, record)
+        self.stat_update("rows", value=hi - lo, unit="task")
+        if self.on_task_done is not None:
+            self.on_task_done(rank)
 
 
-# -- planning and resuming ----------------------------------------------------------------------
-def _shard_is_done(
-    shards_dir: Path, k: int, lo: int, hi: int, row_bytes: int, plan_sha: str
-) -> dict | None:
-    """The record of shard ``k`` when its rows file is complete and intact, else None."""
-    out_bin, out_json = _shard_paths(shards_dir, k)
-    if not (out_json.is_file() and out_bin.is_file()):
-        return None
+class AssembleTail(PipelineStep):
+    """The dependent last stage: join the parts into tail.bin/.idx, then write the manifest (last:
+    it marks completion)."""
+
+    name = "assemble tail"
+    type = "debias"
+
+    def __init__(self, job: dict[str, Any], plan: dict[str, Any]):
+        super().__init__()
+        self.job = job
+        self.plan = plan
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> None:
+        _assemble(self.job, self.plan)
+
+
+# -- planning and resuming ------------------------------------------------------------------------
+def _part_is_done(parts: Path, rank: int, lo: int, hi: int, row_bytes: int, plan_sha: str) -> bool:
+    """Whether task ``rank``'s part is complete and intact (a marker alone is not enough)."""
+    out_bin, out_json = _part_paths(parts, rank)
     try:
         record = json.loads(out_json.read_text())
     except (OSError, json.JSONDecodeError):
-        return None
+        return False
     if record.get("plan") != plan_sha or record.get("rows") != [lo, hi]:
-        return None
-    if out_bin.stat().st_size != (hi - lo) * row_bytes or sha256_file(out_bin) != record.get(
-        "sha256"
-    ):
-        log.warning("%s is damaged; redoing shard %d", out_bin, k)
-        return None
-    return record
+        return False
+    if not out_bin.is_file() or out_bin.stat().st_size != (hi - lo) * row_bytes:
+        return False
+    return sha256_file(out_bin) == record.get("sha256")
 
 
-def _prepare_shards_dir(shards_dir: Path, plan: dict[str, Any]) -> str:
-    """Make ``shards_dir`` hold only work of ``plan``; returns the plan's hash."""
+def _prepare_work(output: Path, plan: dict[str, Any], row_bytes: int) -> str:
+    """Make ``output/.rewrite`` hold only work of ``plan``, clear stale temp files, and drop the
+    completion markers of tasks whose parts are missing or damaged; returns the plan's hash."""
     plan_sha = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
-    plan_file = shards_dir / "plan.json"
-    if plan_file.is_file():
+    work = output / WORK
+    plan_file = work / "plan.json"
+    if work.exists():
         try:
             old = json.loads(plan_file.read_text()).get("sha256")
-        except json.JSONDecodeError:
+        except (OSError, json.JSONDecodeError):
             old = None
         if old != plan_sha:
-            log.warning("%s holds shards of a different rewrite; starting over", shards_dir)
-            shutil.rmtree(shards_dir)
-    shards_dir.mkdir(parents=True, exist_ok=True)
-    for stray in shards_dir.glob(".*.tmp"):  # half-written by a process that died
-        stray.unlink()
+            log.warning("%s holds work of a different rewrite; starting over", work)
+            shutil.rmtree(work)
+    for stray in [*output.glob(".*.tmp"), *(work / "parts").glob(".*.tmp")]:
+        if stray.is_dir():  # half-written by a process that died
+            shutil.rmtree(stray)
+        else:
+            stray.unlink()
+    (work / "parts").mkdir(parents=True, exist_ok=True)
     if not plan_file.is_file():
-        write_json(plan_file, {"sha256": plan_sha, **plan})
+        with writing(plan_file, "the rewrite's plan"):
+            write_json(plan_file, {"sha256": plan_sha, **plan})
+    markers = work / "rewrite" / "completions"
+    kept = 0
+    for marker in sorted(markers.glob("[0-9]*")):
+        rank = int(marker.name)
+        lo, hi = task_rows(rank, plan["tasks"], plan["first_row"], plan["rows"])
+        if rank < plan["tasks"] and _part_is_done(work / "parts", rank, lo, hi, row_bytes, plan_sha):
+            kept += 1
+        else:
+            log.warning("%s: task %d's part is missing or damaged; redoing it", work, rank)
+            marker.unlink()
+    if kept:
+        log.info("resuming %s: %d of %d tasks already done", output, kept, plan["tasks"])
     return plan_sha
 
 
@@ -192,6 +268,11 @@ def _same_rewrite(manifest: dict[str, Any], plan: dict[str, Any]) -> bool:
     )
 
 
+def default_tasks(num_rows: int) -> int:
+    """About 64 tasks of 64..8,192 rows (the unit of resuming and of parallel work)."""
+    return math.ceil(num_rows / min(8192, max(64, math.ceil(num_rows / 64))))
+
+
 def rewrite_tail(
     source: str | os.PathLike,
     output: str | os.PathLike,
@@ -202,43 +283,54 @@ def rewrite_tail(
     tokenizer: str | os.PathLike,
     direction: str,
     workers: int = 1,
+    tasks: int | None = None,
+    executor: ExecutorConfig | None = None,
     spacy_model: str | None = None,
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
     shard_rows: int | None = None,
     batch_rows: int = 32,
     progress: bool = True,
-    on_shard_done: Callable[[int], None] | None = None,
+    on_task_done: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Rewrite the rows of steps ``start_step..end_step-1`` of ``source`` (a .bin/.idx prefix) into
     ``output/tail.bin``, ``output/tail.idx`` and ``output/manifest.json``; returns the manifest.
 
     ``direction``, ``spacy_model`` and ``context_words`` (None: the swapper's default) as for
-    ``PronounSwapper``, and ``groups`` (what is swapped: "pronouns", "nouns"); ``tokenizer`` the tokenizer.json the rows were made with.
-    ``workers`` processes share the shards (``shard_rows`` rows each; the default gives about 64).
-    A finished output with the same inputs is returned as is; one with other inputs is refused.
-    ``on_shard_done(k)`` is called in this process after each shard is safely on disk.
+    ``PronounSwapper``, and ``groups`` (what is swapped: "pronouns", "nouns"); ``tokenizer`` the
+    tokenizer.json the rows were made with (refused when it
+    does not reproduce them). ``tasks`` contiguous ranges of rows (None: ``shard_rows`` rows each,
+    or about 64) run on ``executor`` (None: local) with ``workers`` at a time. With slurm the call
+    submits the job arrays and returns ``{"submitted": ...}``; rerun it once they finish.
+    A finished output with the same inputs is checked against its manifest and returned as is; one
+    with other inputs is refused. ``on_task_done(rank)`` runs in the task's process once its part
+    is on disk (for tests of interruption).
     """
+    executor = executor or ExecutorConfig()
     source = strip_extension(source).resolve()
     output = Path(output)
     source_forms(direction)  # ValueError naming the choices
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
+    if problems := executor.problems():
+        raise ValueError("; ".join(problems))
     order = DataOrder(source, rows_per_step)
     if not start_step < end_step:
         raise ValueError(f"start_step={start_step} must lie before end_step={end_step}")
     first_row = order.row_range(start_step).start
     stop_row = order.row_range(end_step - 1).stop  # StepOutOfRangeError when the data ends earlier
     num_rows = stop_row - first_row
-    vocab = ByteVocab(
-        Path(tokenizer).resolve()
-    )  # ValueError for a tokenizer the rewrite cannot work with
-    if shard_rows is None:
-        shard_rows = min(8192, max(64, math.ceil(num_rows / 64)))
-    planner = _make_planner(
-        direction, spacy_model, context_words, groups
-    )  # OSError naming the install command
-    spacy_info = _spacy_info(planner, spacy_model)
+    tokenizer = Path(tokenizer).resolve()
+    vocab = ByteVocab(tokenizer)  # ValueError for a tokenizer the rewrite cannot work with
+    # TokenizerMismatchError before anything is written
+    check_tokenizer_fits(
+        order.dataset, first_row, stop_row, tokenizer, vocab.size, where=str(bin_path(source))
+    )
+    if tasks is None:
+        tasks = math.ceil(num_rows / shard_rows) if shard_rows else default_tasks(num_rows)
+    if not 1 <= tasks <= num_rows:
+        raise ValueError(f"tasks={tasks} must lie in 1..{num_rows} (the rows to rewrite)")
+    planner = _make_planner(direction, spacy_model, context_words, groups)  # OSError naming the install
     plan = {
         "algorithm": ALGORITHM,
         "source_idx_sha256": sha256_file(idx_path(source)),
@@ -252,46 +344,21 @@ def rewrite_tail(
         "tokenizer_sha256": sha256_file(tokenizer),
         "direction": direction,
         "groups": list(planner.groups),
-        "spacy": spacy_info,
-        "shard_rows": shard_rows,
+        "spacy": _spacy_info(planner, spacy_model),
+        "tasks": tasks,
     }
-
-    with _exclusive(output):
-        return _rewrite_locked(
-            output,
-            source,
-            order,
-            plan,
-            vocab,
-            planner,
-            spacy_model,
-            workers,
-            batch_rows,
-            progress,
-            on_shard_done,
-        )
-
-
-@contextmanager
-def _exclusive(output: Path) -> Iterator[None]:
-    """Hold ``output/.lock`` so that two rewrites never write the same shards (a second one fails
-    at once rather than waiting)."""
-    output.mkdir(parents=True, exist_ok=True)
-    with open(output / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(
-                f"{output}: another rewrite is running on this folder; wait for it, or stop it "
-                "and rerun (finished shards are kept)"
-            ) from None
-        try:
-            yield
-        finally:
-            # finished: leave only tail.bin, tail.idx and manifest.json behind
-            if (output / MANIFEST).is_file():
-                (output / ".lock").unlink(missing_ok=True)
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    created = not output.exists()
+    with writing(output, "the output folder"):
+        output.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(output):
+            return _rewrite_locked(
+                output, source, order, plan, vocab, planner, spacy_model, workers, executor,
+                batch_rows, progress, on_task_done,
+            )
+    finally:
+        if created and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # refused or failed before writing: leave nothing behind
 
 
 def _rewrite_locked(
@@ -303,123 +370,119 @@ def _rewrite_locked(
     planner: Any,
     spacy_model: str | None,
     workers: int,
+    executor: ExecutorConfig,
     batch_rows: int,
     progress: bool,
-    on_shard_done: Callable[[int], None] | None,
+    on_task_done: Callable[[int], None] | None,
 ) -> dict[str, Any]:
-    start_step, end_step, direction = plan["start_step"], plan["end_step"], plan["direction"]
-    first_row, num_rows, shard_rows = plan["first_row"], plan["rows"], plan["shard_rows"]
-    stop_row = first_row + num_rows
-    row_bytes = order.row_length * order.dtype.itemsize
-    spacy_info = plan["spacy"]
     manifest_path = output / MANIFEST
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
-        if _same_rewrite(manifest, plan):
-            log.info("%s is already complete; nothing to do", output)
-            return manifest
-        raise FileExistsError(
-            f"{output} holds a finished rewrite of other inputs (see {manifest_path}); "
-            "choose another output folder or delete this one"
-        )
+        if not _same_rewrite(manifest, plan):
+            raise FileExistsError(
+                f"{output} holds a finished rewrite of other inputs (see {manifest_path}); "
+                "choose another output folder or delete this one"
+            )
+        check_against_manifest(output, manifest)  # TailVerificationError when it was altered
+        shutil.rmtree(output / WORK, ignore_errors=True)  # killed between manifest and clean-up
+        log.info("%s is already complete and matches its manifest; nothing to do", output)
+        return manifest
 
-    shards_dir = output / SHARDS
-    plan_sha = _prepare_shards_dir(shards_dir, plan)
-    tasks = [
-        (k, lo, min(stop_row, lo + shard_rows))
-        for k, lo in enumerate(range(first_row, stop_row, shard_rows))
-    ]
-    records: dict[int, dict] = {}
-    for k, lo, hi in tasks:
-        if (record := _shard_is_done(shards_dir, k, lo, hi, row_bytes, plan_sha)) is not None:
-            records[k] = record
-    pending = [t for t in tasks if t[0] not in records]
-    if records:
-        log.info("resuming %s: %d of %d shards already done", output, len(records), len(tasks))
+    row_bytes = order.row_length * order.dtype.itemsize
+    plan_sha = _prepare_work(output, plan, row_bytes)
+    work = output / WORK
     job = {
         "source": str(source),
         "tokenizer": str(vocab.path),
-        "direction": direction,
+        "direction": plan["direction"],
         "groups": plan["groups"],
         "spacy_model": spacy_model,
-        "context_words": spacy_info["context_words"],
-        "spacy": spacy_info,
-        "shards_dir": str(shards_dir),
+        "context_words": plan["spacy"]["context_words"],
+        "spacy": plan["spacy"],
+        "parts_dir": str(work / "parts"),
+        "output": str(output),
+        "first_row": plan["first_row"],
+        "rows": plan["rows"],
+        "row_length": plan["row_length"],
         "batch_rows": batch_rows,
         "plan_sha256": plan_sha,
+        "progress": progress,
+        # local workers die with this process; slurm and ray tasks belong to their scheduler
+        "guard_pid": os.getpid() if executor.kind == "local" else None,
     }
-    bar = tqdm(
-        total=num_rows,
-        initial=sum(r["rows"][1] - r["rows"][0] for r in records.values()),
-        desc=f"rewriting steps {start_step}..{end_step - 1}",
-        unit="row",
-        disable=not progress,
+    _loaded(job, planner)  # tasks that run in this process reuse its swapper
+    rewrite = make_executor(
+        executor,
+        [RewriteRows(job, on_task_done)],
+        tasks=plan["tasks"],
+        workers=workers,
+        logging_dir=work / "rewrite",
     )
-    try:
-        if pending and (workers == 1 or len(pending) == 1):
-            _init_worker(job, planner)
-            results = map(_run_shard, pending)
-            _collect(results, records, bar, on_shard_done)
-        elif pending:
-            ctx = multiprocessing.get_context("spawn")  # spaCy and tokenizers are not fork-safe
-            with ctx.Pool(
-                min(workers, len(pending)), initializer=_init_worker, initargs=(job,)
-            ) as pool:
-                _collect(pool.imap_unordered(_run_shard, pending), records, bar, on_shard_done)
-    finally:
-        bar.close()
-    return _assemble(output, source, order, plan, tasks, records, vocab, progress)
+    assemble = make_executor(
+        executor,
+        [AssembleTail(job, plan)],
+        tasks=1,
+        workers=1,
+        logging_dir=work / "assemble",
+        depends=rewrite,
+        name="-assemble",
+    )
+    assemble.run()  # runs (or, on slurm, submits) the rewrite first
+    if executor.kind == "slurm":
+        log.info("submitted the rewrite of %s to slurm; rerun once its jobs finish", output)
+        return {"submitted": True, "output": str(output), "logs": str(work)}
+    if not manifest_path.is_file():
+        raise RuntimeError(f"{output}: the assembly ended without a manifest; see {work} for logs")
+    shutil.rmtree(work, ignore_errors=True)
+    return json.loads(manifest_path.read_text())
 
 
-def _collect(
-    results: Any, records: dict[int, dict], bar: tqdm, on_done: Callable[[int], None] | None
-) -> None:
-    for record in results:
-        records[record["shard"]] = record
-        bar.update(record["rows"][1] - record["rows"][0])
-        if on_done is not None:
-            on_done(record["shard"])
-
-
-def _assemble(
-    output: Path,
-    source: Path,
-    order: DataOrder,
-    plan: dict,
-    tasks: list,
-    records: dict,
-    vocab: ByteVocab,
-    progress: bool,
-) -> dict[str, Any]:
-    """Join the shards into tail.bin/.idx, then write the manifest (last: it marks completion)."""
-    shards_dir = output / SHARDS
+def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    output, parts = Path(job["output"]), Path(job["parts_dir"])
     prefix = output / TAIL
     stats = RewriteStats()
     for form in _forms(plan):  # every form of the direction and groups, seen or not
         stats.counts[form] = {"seen": 0, "swapped": 0, "left": {}}
     tmp = output / f".{TAIL}.bin.tmp"
     tail_digest = hashlib.sha256()
-    with open(tmp, "wb") as out:
-        for k, _lo, _hi in tasks:
-            stats.merge(records[k]["stats"])
-            with open(_shard_paths(shards_dir, k)[0], "rb") as fh:
-                while block := fh.read(1 << 22):
-                    tail_digest.update(block)
-                    out.write(block)
-        out.flush()
-        os.fsync(out.fileno())
-    idx_path(prefix).unlink(missing_ok=True)
-    os.replace(tmp, bin_path(prefix))
-    write_uniform_index(prefix, order.dtype, plan["rows"], order.row_length)
+    try:
+        with writing(tmp, "the tail"):
+            with open(tmp, "wb") as out:
+                for rank in range(plan["tasks"]):
+                    part_bin, part_json = _part_paths(parts, rank)
+                    record = json.loads(part_json.read_text())
+                    stats.merge(record["stats"])
+                    digest = hashlib.sha256()
+                    with open(part_bin, "rb") as fh:
+                        while block := fh.read(1 << 22):
+                            digest.update(block)
+                            tail_digest.update(block)
+                            out.write(block)
+                    if digest.hexdigest() != record["sha256"]:
+                        marker = output / WORK / "rewrite" / "completions" / f"{rank:05d}"
+                        marker.unlink(missing_ok=True)
+                        raise RuntimeError(
+                            f"{part_bin}: changed since task {rank} wrote it; rerun to redo that task"
+                        )
+                out.flush()
+                os.fsync(out.fileno())
+            idx_path(prefix).unlink(missing_ok=True)
+            os.replace(tmp, bin_path(prefix))
+    finally:
+        tmp.unlink(missing_ok=True)
+    with writing(idx_path(prefix), "the tail's index"):
+        write_uniform_index(prefix, np.dtype(plan["dtype"]), plan["rows"], plan["row_length"])
     first, rows = plan["first_row"], plan["rows"]
     result = stats.as_dict()
     seen = sum(c["seen"] for c in result["counts"].values())
     left = sum(sum(c["left"].values()) for c in result["counts"].values())
+    source_ds = MMapIndexedDataset(job["source"])
+    tail_ds = MMapIndexedDataset(prefix)
     manifest = {
         "source": {
-            "path": str(source),
+            "path": job["source"],
             "idx_sha256": plan["source_idx_sha256"],
-            "rows_sha256": rows_sha256(order.dataset, first, first + rows, progress),
+            "rows_sha256": rows_sha256(source_ds, first, first + rows, job["progress"]),
             "first_row": first,
             "rows": rows,
         },
@@ -428,7 +491,7 @@ def _assemble(
         "rows_per_step": plan["rows_per_step"],
         "row_length": plan["row_length"],
         "dtype": plan["dtype"],
-        "tokenizer": {"path": str(vocab.path), "sha256": plan["tokenizer_sha256"]},
+        "tokenizer": {"path": job["tokenizer"], "sha256": plan["tokenizer_sha256"]},
         "direction": plan["direction"],
         "groups": plan["groups"],
         "spacy": plan["spacy"],
@@ -448,14 +511,16 @@ def _assemble(
         "output": {
             "bin_sha256": tail_digest.hexdigest(),
             "idx_sha256": sha256_file(idx_path(prefix)),
+            "sample_rows_sha256": sample_sha256(tail_ds),
         },
         "algorithm": plan["algorithm"],
-        "shards": len(tasks),
-        "shard_rows": plan["shard_rows"],
+        "engine": "datatrove",
+        "shards": plan["tasks"],
+        "shard_rows": task_rows(0, plan["tasks"], 0, rows)[1],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json(output / MANIFEST, manifest)
-    shutil.rmtree(shards_dir, ignore_errors=True)
+    with writing(output / MANIFEST, "the manifest"):
+        write_json(output / MANIFEST, manifest)
     log.info(
         "rewrote %d rows of steps %d..%d into %s: %d swaps, %d left (%.3f%%), %d non-canonical spellings",
         rows,
@@ -470,4 +535,4 @@ def _assemble(
     return manifest
 
 
-__all__ = ["rewrite_tail", "verify_tail", "TailVerificationError"]
+__all__ = ["rewrite_tail", "verify_tail", "TailVerificationError", "ExecutorConfig"]

@@ -8,21 +8,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
 from debias.data_order import DataOrder
 from debias.fetch import sha256_file
 from debias.indexed import MMapIndexedDataset, idx_path, strip_extension
 from debias.row_rewrite import check_row
+from debias.tail_engine import ExecutorConfig, make_executor, task_rows
 from debias.token_bytes import ByteVocab
+from debias.tokenizer_fit import check_tokenizer_fits
 
 MANIFEST = "manifest.json"
 TAIL = "tail"
 _HASH_CHUNK = 1 << 24
+SAMPLE_ROWS = 64  # rows hashed for the quick check of a finished tail against its manifest
 
 
 class TailVerificationError(ValueError):
@@ -48,9 +54,7 @@ class TailVerificationError(ValueError):
         return (_rebuild, (self.args[0], self.row, self.step, self.source_row))
 
 
-def _rebuild(
-    message: str, row: int | None, step: int | None, source_row: int | None
-) -> TailVerificationError:
+def _rebuild(message: str, row: int | None, step: int | None, source_row: int | None) -> TailVerificationError:
     return TailVerificationError(message, row=row, step=step, source_row=source_row)
 
 
@@ -69,17 +73,130 @@ def rows_sha256(dataset: MMapIndexedDataset, start: int, stop: int, progress: bo
     return digest.hexdigest()
 
 
+def sample_sha256(tail: MMapIndexedDataset, n: int = SAMPLE_ROWS) -> str:
+    """sha256 of ``n`` evenly spaced rows of ``tail`` (first and last included): the quick check
+    that a finished tail is still the one its manifest describes."""
+    if len(tail) == 0:
+        return hashlib.sha256().hexdigest()
+    digest = hashlib.sha256()
+    for r in np.unique(np.linspace(0, len(tail) - 1, min(n, len(tail))).astype(np.int64)).tolist():
+        digest.update(tail.raw_bytes(r, r + 1))
+    return digest.hexdigest()
+
+
+def check_against_manifest(
+    output: str | os.PathLike, manifest: dict[str, Any], *, full: bool = False
+) -> None:
+    """Check ``output``'s tail.bin/.idx against ``manifest``: the sizes, the index's sha256 and a
+    sampled row hash (the whole ``.bin``'s sha256 when ``full`` or when the manifest has no sample);
+    raises ``TailVerificationError`` naming what differs."""
+    output = Path(output)
+    prefix = output / TAIL
+    rows, length = manifest["source"]["rows"], manifest["row_length"]
+    want = rows * length * np.dtype(manifest["dtype"]).itemsize
+    fix = f"the tail was altered since it was written; delete {output} and rewrite it"
+    for path in (prefix.with_suffix(".bin"), idx_path(prefix)):
+        if not path.is_file():
+            raise TailVerificationError(f"{path}: missing; {fix}")
+    got = prefix.with_suffix(".bin").stat().st_size
+    if got != want:
+        raise TailVerificationError(
+            f"{prefix}.bin: {got} bytes, but the manifest's {rows} rows of {length} tokens need {want}; {fix}"
+        )
+    if sha256_file(idx_path(prefix)) != manifest["output"]["idx_sha256"]:
+        raise TailVerificationError(f"{idx_path(prefix)}: sha256 differs from {output / MANIFEST}; {fix}")
+    sample = manifest["output"].get("sample_rows_sha256")
+    if full or sample is None:
+        if sha256_file(prefix.with_suffix(".bin")) != manifest["output"]["bin_sha256"]:
+            raise TailVerificationError(f"{prefix}.bin: sha256 differs from {output / MANIFEST}; {fix}")
+    elif sample_sha256(MMapIndexedDataset(prefix)) != sample:
+        raise TailVerificationError(
+            f"{prefix}.bin: the sampled rows' sha256 differs from {output / MANIFEST}; {fix}"
+        )
+
+
+def _verify_rows(
+    vocab: ByteVocab,
+    src: MMapIndexedDataset,
+    tail: MMapIndexedDataset,
+    manifest: dict[str, Any],
+    lo: int,
+    hi: int,
+    progress: bool,
+) -> dict[str, int]:
+    """Check tail rows ``lo..hi-1`` against their source rows; the swaps and changes they hold."""
+    rps, start = manifest["rows_per_step"], manifest["start_step"]
+    first = manifest["source"]["first_row"]
+    swaps = changed_tokens = changed_rows = 0
+    chunk = max(1, (1 << 22) // max(1, manifest["row_length"]))
+    for a in tqdm(range(lo, hi, chunk), desc="verifying tail", unit="chunk", disable=not progress):
+        b = min(hi, a + chunk)
+        old, new = src.rows(first + a, first + b), tail.rows(a, b)
+        diff_rows = np.flatnonzero((old != new).any(axis=1))
+        changed_rows += len(diff_rows)
+        for r in diff_rows.tolist():
+            n, problem = check_row(
+                vocab, old[r], new[r], manifest["direction"], manifest.get("groups", ("pronouns",))
+            )
+            if problem is not None:
+                k = a + r
+                raise TailVerificationError(
+                    f"tail row {k} (step {start + k // rps}, source row {first + k}): {problem}",
+                    row=k,
+                    step=start + k // rps,
+                    source_row=first + k,
+                )
+            swaps += n
+        changed_tokens += int((old != new).sum())
+    return {"swaps": swaps, "changed_tokens": changed_tokens, "changed_rows": changed_rows}
+
+
+class VerifyRows(PipelineStep):
+    """Task ``rank`` of ``world_size``: verify its contiguous range of tail rows and write what
+    they hold to ``<results>/<rank>.json``."""
+
+    name = "verify tail rows"
+    type = "debias"
+
+    def __init__(self, job: dict[str, Any]):
+        super().__init__()
+        self.job = job
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> None:
+        from debias.atomic import write_json
+        from debias.tail_engine import die_with_parent
+
+        job = self.job
+        if job["guard_pid"] is not None:
+            die_with_parent(job["guard_pid"])
+        manifest = job["manifest"]
+        vocab = ByteVocab(job["tokenizer"])
+        src = DataOrder(job["source"], manifest["rows_per_step"], manifest["row_length"]).dataset
+        tail = MMapIndexedDataset(Path(job["output"]) / TAIL, vocab_size=vocab.size)
+        lo, hi = task_rows(rank, world_size, 0, manifest["source"]["rows"])
+        in_parent = os.getpid() == job["guard_pid"]
+        found = _verify_rows(vocab, src, tail, manifest, lo, hi, job["progress"] and in_parent)
+        write_json(Path(job["results"]) / f"{rank:05d}.json", found)
+
+
 def verify_tail(
     source: str | os.PathLike,
     output: str | os.PathLike,
     *,
     tokenizer: str | os.PathLike | None = None,
+    workers: int = 1,
+    tasks: int | None = None,
+    executor: ExecutorConfig | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Prove that ``output``'s tail is ``source``'s rows of its steps, in order, each of the same
     length, differing only at whole-word pronouns replaced by a counterpart; returns a summary
     (``rows``, ``tokens``, ``changed_tokens``, ``swaps``) or raises ``TailVerificationError``.
-    ``tokenizer`` overrides the manifest's path (its sha256 must still match)."""
+    ``tokenizer`` overrides the manifest's path (its sha256 must still match). The rows are
+    checked by ``tasks`` datatrove tasks (None: one per worker) on ``executor`` (local or ray)."""
+    executor = executor or ExecutorConfig()
+    if executor.kind == "slurm":
+        raise ValueError("verify_tail runs on executor local or ray (it returns its summary)")
     source, output = strip_extension(source), Path(output)
     manifest_path = output / MANIFEST
     if not manifest_path.is_file():
@@ -105,6 +222,8 @@ def verify_tail(
         raise TailVerificationError(
             f"{source}: holds {len(src)} rows, fewer than the {first + rows} the tail needs"
         )
+    # TokenizerMismatchError for a tail rewritten with a tokenizer that does not fit its rows
+    check_tokenizer_fits(src, first, first + rows, vocab.path, vocab.size, where=f"{source}.bin")
     if rows_sha256(src, first, first + rows, progress) != manifest["source"]["rows_sha256"]:
         raise TailVerificationError(
             f"{source}: the rows of steps {start}..{manifest['end_step'] - 1} changed since "
@@ -122,29 +241,32 @@ def verify_tail(
             step=start + bad // rps,
             source_row=first + bad,
         )
-    swaps = changed_tokens = changed_rows = 0
-    chunk = max(1, (1 << 22) // max(1, manifest["row_length"]))
-    for lo in tqdm(
-        range(0, rows, chunk), desc="verifying tail", unit="chunk", disable=not progress
-    ):
-        hi = min(rows, lo + chunk)
-        old, new = src.rows(first + lo, first + hi), tail.rows(lo, hi)
-        diff_rows = np.flatnonzero((old != new).any(axis=1))
-        changed_rows += len(diff_rows)
-        for r in diff_rows.tolist():
-            n, problem = check_row(
-                vocab, old[r], new[r], manifest["direction"], manifest.get("groups", ("pronouns",))
-            )
-            if problem is not None:
-                k = lo + r
-                raise TailVerificationError(
-                    f"tail row {k} (step {start + k // rps}, source row {first + k}): {problem}",
-                    row=k,
-                    step=start + k // rps,
-                    source_row=first + k,
-                )
-            swaps += n
-        changed_tokens += int((old != new).sum())
+    tasks = max(1, min(rows, tasks or workers))
+    found = {"swaps": 0, "changed_tokens": 0, "changed_rows": 0}
+    results = Path(tempfile.mkdtemp(dir=output, prefix=".verify-"))
+    try:
+        job = {
+            "source": str(source),
+            "output": str(output),
+            "tokenizer": str(vocab.path),
+            "manifest": manifest,
+            "results": str(results / "rows"),
+            "progress": progress,
+            "guard_pid": os.getpid() if executor.kind == "local" else None,
+        }
+        (results / "rows").mkdir()
+        make_executor(
+            executor, [VerifyRows(job)], tasks=tasks, workers=workers, logging_dir=results / "logs"
+        ).run()
+        for rank in range(tasks):
+            part = json.loads((results / "rows" / f"{rank:05d}.json").read_text())
+            for key in found:
+                found[key] += part[key]
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    swaps, changed_tokens, changed_rows = (
+        found["swaps"], found["changed_tokens"], found["changed_rows"]
+    )
     expected = sum(c["swapped"] for c in manifest["counts"].values())
     if swaps != expected:
         raise TailVerificationError(

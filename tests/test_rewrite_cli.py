@@ -127,3 +127,16 @@ def test_swap_direction_follows_the_intervention() -> None:
         "intervention=tail7", "swap.direction=to_masculine", "data.indexed_path=/x/document"
     )
     assert any("the rewrite's direction is the intervention's" in p for p in cfg.problems())
+
+
+def test_the_executor_is_a_config_group() -> None:
+    cfg = _compose("data.indexed_path=/x/document")
+    assert cfg.executor.kind == "local" and cfg.problems() == [] and cfg.tasks is None
+    cfg = _compose(
+        "data.indexed_path=/x/document", "executor=slurm", "executor.partition=cpu",
+        "+executor.sbatch_args.account=bias", "tasks=4096", "workers=512",
+    )
+    assert (cfg.executor.kind, cfg.executor.partition, cfg.tasks) == ("slurm", "cpu", 4096)
+    assert cfg.executor.sbatch_args == {"account": "bias"} and cfg.problems() == []
+    assert any("executor.partition" in p for p in _compose("data.indexed_path=/x/d", "executor=slurm").problems())
+    assert _compose("data.indexed_path=/x/document", "executor=ray").executor.kind == "ray"

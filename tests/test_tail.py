@@ -165,27 +165,25 @@ def test_a_rewrite_killed_midway_and_rerun_gives_the_same_bytes(
     out = tmp_path / "killed"
 
     def interrupt(k: int) -> None:
-        if k == 1:
+        if k == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_shard_done=interrupt)
+        _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_task_done=interrupt)
     assert not (out / "manifest.json").exists() and not (out / "tail.bin").exists()
-    shards = out / ".shards"
-    assert sorted(p.name for p in shards.glob("shard-*.json")) == [
-        "shard-000000.json",
-        "shard-000001.json",
-    ]
-    # damage: a shard cut short after its record was written, and a stray half-written file
-    damaged = shards / "shard-000001.bin"
+    work = out / ".rewrite"
+    # datatrove's completion markers: tasks 0 and 1 finished, task 2 was interrupted
+    assert sorted(p.name for p in (work / "rewrite" / "completions").iterdir()) == ["00000", "00001"]
+    # damage: a part cut short after its task was marked done, and a stray half-written file
+    damaged = work / "parts" / "00001.bin"
     damaged.write_bytes(damaged.read_bytes()[:100])
-    (shards / ".shard-000002.bin.999.tmp").write_bytes(b"half")
+    (work / "parts" / ".00002.bin.999.tmp").write_bytes(b"half")
     done: list[int] = []
-    _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_shard_done=done.append)
-    assert 0 not in done and 1 in done  # intact shard 0 kept, damaged shard 1 redone
+    _rewrite(corpus, out, neox_tokenizer_path, shard_rows=48, on_task_done=done.append)
+    assert 0 not in done and 1 in done and 2 in done  # intact part 0 kept, damaged part 1 redone
     for name in ("tail.bin", "tail.idx"):
         assert (out / name).read_bytes() == (feminine_tail / name).read_bytes()
-    assert not shards.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tail.bin", "tail.idx"]
     verify_tail(corpus, out, progress=False)
 
 
@@ -287,7 +285,7 @@ import sys, time
 from debias.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=0, end_step=100, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", workers=2, shard_rows=4, progress=False,
-             on_shard_done=lambda k: time.sleep(0.2))
+             on_task_done=lambda k: __import__("time").sleep(0.2))
 """
 
 
@@ -310,18 +308,26 @@ def test_two_workers_killed_with_sigkill_then_rerun_give_the_same_bytes(
     )
     try:
         deadline = time.monotonic() + 120
-        while not list((out / ".shards").glob("shard-*.json")) and time.monotonic() < deadline:
+        markers = out / ".rewrite" / "rewrite" / "completions"
+        while not list(markers.glob("0*")) and time.monotonic() < deadline:
             assert proc.poll() is None, "the rewrite ended before it could be killed"
             time.sleep(0.005)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the parent and its two workers
         proc.wait()
     assert not (out / "manifest.json").exists()
-    done: list[int] = []
+    kept = {p.name: p.stat().st_mtime_ns for p in markers.iterdir()}
     steps = dict(start_step=0, end_step=100)
-    _rewrite(corpus, out, neox_tokenizer_path, workers=2, shard_rows=4, on_shard_done=done.append,
-             **steps)
-    assert 0 < len(done) < 100  # only the unfinished shards were redone
+    # the markers are datatrove's: a task marked done is not run again
+    parts = out / ".rewrite" / "parts"
+    before = {p.name: p.stat().st_mtime_ns for p in parts.glob("0*.json")}
+    redo = tmp_path / "redo"
+    redo.mkdir()
+    _rewrite(corpus, out, neox_tokenizer_path, workers=2, shard_rows=4,
+             on_task_done=lambda k: (redo / str(k)).touch(), **steps)
+    done = {int(p.name) for p in redo.iterdir()}
+    assert 0 < len(kept) < 100 and len(done) == 100 - len(kept) and before  # only unfinished tasks
+    assert not done & {int(name) for name in kept}
     reference = tmp_path / "reference"
     # other shard sizes, one process
     _rewrite(corpus, reference, neox_tokenizer_path, workers=1, **steps)
@@ -343,10 +349,15 @@ def test_a_second_rewrite_into_a_busy_folder_stops(
     tmp_path: Path, corpus: Path, neox_tokenizer_path: Path
 ) -> None:
     import fcntl
+    import os
 
     out = tmp_path / "busy"
     out.mkdir()
-    with open(out / ".lock", "w") as held:
+    held = os.open(out, os.O_RDONLY)  # the lock is an flock on the folder itself
+    try:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(RuntimeError, match="another rewrite is running"):
             _rewrite(corpus, out, neox_tokenizer_path, end_step=12)
+    finally:
+        os.close(held)
+    assert list(out.iterdir()) == []

@@ -60,6 +60,8 @@ def rewrite_arm(
     data: DataConfig | None = None,
     shuffle_seed: int | None = None,
     workers: int = 1,
+    tasks: int | None = None,
+    executor: Any = None,
     spacy_model: str | None = None,
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
@@ -68,13 +70,15 @@ def rewrite_arm(
 ) -> dict[str, Any]:
     """Rewrite the tail of steps ``start_step..end_step-1`` by ``iv.method``; returns the manifest.
     ``data`` and ``shuffle_seed`` (``data.shuffle_seed + seed``) are needed by the placebo only;
-    ``workers``, ``spacy_model``, ``context_words``, ``groups`` and ``shard_rows`` by the morphological one."""
+    ``workers``, ``tasks``, ``executor`` (``debias.tail_engine.ExecutorConfig``), ``spacy_model``,
+    ``context_words``, ``groups`` and ``shard_rows`` by the morphological one."""
     steps = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step, "tokenizer": tokenizer,
              "progress": progress}
     if iv.method == "morphological":
         from debias.tail import rewrite_tail
 
-        return rewrite_tail(source, output, direction=iv.direction, workers=workers, spacy_model=spacy_model,
+        return rewrite_tail(source, output, direction=iv.direction, workers=workers, tasks=tasks, executor=executor,
+                            spacy_model=spacy_model,
                             context_words=context_words, groups=tuple(groups), shard_rows=shard_rows, **steps)
     if iv.method == "placebo":
         from debias.arms.placebo import rewrite_placebo
@@ -94,14 +98,16 @@ def rewrite_arm(
     raise ValueError(f"intervention.method={iv.method!r} is not one of morphological, placebo, sham, published")
 
 
-def verify_arm(source: str | os.PathLike, output: str | os.PathLike, *, progress: bool = True) -> dict[str, Any]:
-    """Prove a finished tail by the method its manifest names (raises on a bad row)."""
+def verify_arm(source: str | os.PathLike, output: str | os.PathLike, *, workers: int = 1, executor: Any = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Prove a finished tail by the method its manifest names (raises on a bad row); ``workers``
+    and ``executor`` spread the morphological proof (``verify_tail``)."""
     path = Path(output) / "manifest.json"
     method = json.loads(path.read_text()).get("method", "morphological") if path.is_file() else "morphological"
     if method == "morphological":
         from debias.tail_verify import verify_tail
 
-        return verify_tail(source, output, progress=progress)
+        return verify_tail(source, output, workers=workers, executor=executor, progress=progress)
     if method == "placebo":
         from debias.arms.placebo import verify_placebo as verify
     elif method == "sham":
