@@ -83,7 +83,8 @@ def test_each_new_arm_composes_at_the_21_percent_start(name: str, tmp_path: Path
 def test_the_study_can_move_below_saturation_and_the_synthetic_corpus_keeps_1(tmp_path: Path) -> None:
     suite = to_train_config(compose(["+experiment=mini-suite", "data=synthetic80", f"runs_root={tmp_path}"]))
     assert suite.data.synthetic.stereotype_rate == 0.8 and suite.data.seq_length == 128
-    assert to_train_config(compose(["+experiment=mini-suite"])).data.synthetic.stereotype_rate == 1.0
+    assert to_train_config(compose(["+experiment=mini-suite"])).data.synthetic.stereotype_rate == 0.8  # the study's
+    assert to_train_config(compose(["+experiment=mini-suite", "data=synthetic"])).data.synthetic.stereotype_rate == 1.0
     from train.study import plan_study
 
     arms = ["tail21", "control21", *NEW_ARMS]
