@@ -246,3 +246,23 @@ def test_a_killed_rank_stops_every_rank(root: Path, one_process: dict, launcher:
         for path in tag.iterdir():
             with zipfile.ZipFile(path) as archive:  # torch.save's format: a cut file is no valid zip
                 assert archive.testzip() is None, path
+
+
+def test_submitit_local_two_tasks_reproduce_two_ranks(root: Path, one_process: dict, two_ranks) -> None:
+    """Hydra's submitit launcher (local executor, preset local-2tasks) runs the train app as one job of
+    2 tasks; train.launch reads their rank, world size and master from submitit's environment, and the
+    run equals torchrun's 2-rank run step for step."""
+    name = "2p-submitit-base"
+    done = subprocess.run([sys.executable, "-m", "train", "-m", "+experiment=mini-test", *SCHEDULE,
+                           f"runs_root={root}", f"name={name}", "hydra/launcher=local-2tasks",
+                           f"hydra.sweep.dir={root / 'multirun-submitit'}"],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    reference = two_ranks("torchrun")["base"]
+    assert [(r["step"], r["loss"], r["lr"]) for r in read_log(root / name)] == [
+        (r["step"], r["loss"], r["lr"]) for r in read_log(reference)]
+    assert_same_run(root / name, one_process["base"])
+    assert_written_once(root / name)
+    logs = "".join(p.read_text(errors="replace") for p in (root / "multirun-submitit").rglob("*")
+                   if p.is_file() and (p.suffix in (".log", ".out", ".err")))
+    assert "rank 1 of 2 (local rank 1), master 127.0.0.1" in logs and "from submitit (local)" in logs, logs[-2000:]
