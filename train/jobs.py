@@ -99,7 +99,10 @@ def _app_hydra_overrides() -> list[str]:
 
     if not HydraConfig.initialized():
         return []
-    return list(HydraConfig.get().overrides.hydra)
+    hydra = HydraConfig.get()
+    choice = hydra.runtime.choices.get("hydra/launcher")  # from the command line or a config's defaults
+    settings = [o for o in hydra.overrides.hydra if not o.lstrip("+~").startswith("hydra/launcher=")]
+    return [f"hydra/launcher={choice}", *settings] if choice else settings
 
 
 class _JobTask:
@@ -175,10 +178,15 @@ def execute(jobs: list[Job], parallel: int, *, launcher: Sequence[str] | None = 
             log.info("start  %-28s (log: %s)", job.key, job.log_file)
         launcher_ = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=_JobTask(ready, number),
                                                             config=master)
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
         try:
             returns = launcher_.launch([[f"hydra.job.name={_slug(j.key)}"] for j in ready], initial_job_idx=number)
         except Exception as exc:  # a worker or a cluster job died without returning: the whole wave is lost
             returns = [exc] * len(ready)
+        finally:  # launchers set up Hydra's own logging in this process; the study's stays as it was
+            root.handlers[:] = handlers
+            root.setLevel(level)
         number += len(ready)
         for job, ret in zip(ready, returns, strict=True):
             if isinstance(ret, Exception) or ret.status != JobStatus.COMPLETED:
