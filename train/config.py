@@ -127,7 +127,8 @@ class DeepSpeedConfig:
     ``gradient_accumulation_steps=None`` derives it from ``data.rows_per_step``, the micro-batch
     and the world size. ``torch_adam`` uses ``torch.optim.AdamW`` (the one that reloads
     bit-exactly, and the only one that needs no compiled op); off: DeepSpeed's FusedAdam.
-    ``threads``: torch CPU threads (None: torch's default).
+    ``threads``: torch CPU threads (None: torch's default). ``collective_timeout_s``: how long a
+    rank waits in a collective for the others before it fails (a rank that died or hung).
     """
 
     name: str = "zero1-cpu"
@@ -143,6 +144,7 @@ class DeepSpeedConfig:
     reduce_bucket_size: int = 500_000_000
     allgather_bucket_size: int = 500_000_000
     threads: int | None = None
+    collective_timeout_s: int = 900
 
     @property
     def dist_backend(self) -> str:
@@ -163,6 +165,8 @@ class DeepSpeedConfig:
         if self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps < 1:
             out.append(f"deepspeed.gradient_accumulation_steps={self.gradient_accumulation_steps} must be "
                        "positive (or null to derive it)")
+        if self.collective_timeout_s < 1:
+            out.append(f"deepspeed.collective_timeout_s={self.collective_timeout_s} must be positive")
         if self.threads is not None and self.threads < 1:
             out.append(f"deepspeed.threads={self.threads} must be positive (or null)")
         return out

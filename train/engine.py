@@ -4,6 +4,7 @@ that a ``deepspeed/step<N>`` folder that exists is complete."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import pickle
@@ -20,6 +21,7 @@ from torch import nn
 from debias import atomic
 from debias.input_errors import InputError, is_write_failure, with_path
 from train.config import DeepSpeedConfig, OptimConfig
+from train.launch import export_placement
 from train.model import param_groups
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,15 @@ def _free_port() -> int:
 def setup_distributed(cfg: DeepSpeedConfig) -> Any:
     """Import DeepSpeed for ``cfg.device`` and join (or create) the process group; returns the module.
 
-    Without a launcher this is a one-process group on localhost. On CPU, DeepSpeed builds its
+    Under torchrun or the ``deepspeed`` launcher their variables say where this process stands;
+    under Slurm or submitit, ``train.launch`` derives them; without any, this is a one-process
+    group on localhost. A collective that waits longer than ``cfg.collective_timeout_s`` (a rank
+    hung or gone) fails instead of blocking forever. On CPU, DeepSpeed builds its
     shared-memory op with the C++ compiler the first time (cached under TORCH_EXTENSIONS_DIR).
     """
     if cfg.device == "cpu":
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    export_placement()  # under Slurm or submitit: their rank, world size and master address
     if "RANK" not in os.environ:
         os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"})
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
@@ -89,7 +95,8 @@ def setup_distributed(cfg: DeepSpeedConfig) -> Any:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if not torch.distributed.is_initialized():
-        deepspeed.init_distributed(dist_backend=cfg.dist_backend, verbose=False)
+        deepspeed.init_distributed(dist_backend=cfg.dist_backend, verbose=False,
+                                   timeout=datetime.timedelta(seconds=cfg.collective_timeout_s))
     if cfg.device == "gpu":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return deepspeed

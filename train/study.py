@@ -3,8 +3,9 @@ arm from each, evaluate every run's checkpoint series, compare the arms and writ
 
     python -m train +experiment=mini-suite            # what `make demo` runs
 
-Each unit of work is a job in a fresh process (training under DeepSpeed keeps process-global
-state), ``study.parallel`` at a time, each started once what it needs is done. Every job skips
+Each unit of work is a job (``train.jobs``) sent through a Hydra launcher: by default a local
+pool of ``study.parallel`` processes, on Slurm with ``hydra/launcher=slurm-1gpu`` (or another
+preset in conf/hydra/launcher/); each starts once what it needs is done. Every job skips
 what is already done (``resume=auto`` for training, per-checkpoint caches for evaluation), so a
 rerun after a crash or Ctrl-C finishes only the rest.
 """
@@ -14,13 +15,10 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import multiprocessing
 import os
 import platform
-import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,22 +29,12 @@ from debias.atomic import write_json
 from debias.config_errors import Problems
 from debias.intervention import intervention_steps
 from train.config import TrainConfig
+from train.jobs import Job, JobsFailed, execute
 
 log = logging.getLogger(__name__)
 
 # Overrides the study sets itself for each run it starts.
 _OWN_KEYS = ("mode", "seed", "intervention", "resume", "overwrite", "progress")
-
-
-@dataclass
-class Job:
-    """One process's worth of work, started once every job named in ``after`` has finished."""
-
-    key: str
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    after: tuple[str, ...] = ()
-    log_file: Path | None = None
 
 
 @dataclass
@@ -90,8 +78,11 @@ def plan_study(cfg: TrainConfig, overrides: Sequence[str]) -> dict[tuple[int, st
     return runs
 
 
-def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str]) -> StudyResult:
-    """Run (or finish) the study ``cfg.study`` describes; ``overrides`` are those that composed ``cfg``."""
+def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str], *,
+              launcher: Sequence[str] | None = None) -> StudyResult:
+    """Run (or finish) the study ``cfg.study`` describes; ``overrides`` are those that composed ``cfg``.
+    ``launcher``: Hydra overrides choosing where the jobs run (``train.jobs``; default: the running
+    app's ``hydra/launcher`` choice, else the local pool)."""
     from train.plan import to_train_config
 
     cfg = to_train_config(cfg) if isinstance(cfg, DictConfig) else cfg
@@ -106,7 +97,12 @@ def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str]) -> StudyR
     jobs = _jobs(cfg, overrides, runs, eval_cfg, logs)
     log.info("study: %d seeds x (baseline + %s) = %d runs, %d jobs, %d at a time; logs in %s",
              len(cfg.study.seeds), ", ".join(cfg.study.arms), len(runs), len(jobs), cfg.study.parallel, logs)
-    outcomes = execute(jobs, cfg.study.parallel)
+    try:
+        outcomes = execute(jobs, cfg.study.parallel, launcher=launcher, sweep_dir=logs / "launcher")
+    except JobsFailed as exc:
+        raise StudyError(f"{len(exc.failed)} of {exc.total} study jobs did not finish:\n"
+                         + "\n".join(f"  - {k}: {why}" for k, why in exc.failed.items())
+                         + "\nFix the cause and run the same command again: finished work is kept.") from None
     summaries = {k: text for k, (text, _) in outcomes.items()}
     worked = [k for k, (_, did) in outcomes.items() if did]
     report = None
@@ -202,60 +198,6 @@ def _jobs(cfg: TrainConfig, overrides: Sequence[str], runs: dict[tuple[int, str]
             jobs.append(Job(f"eval s{seed} {name}", _eval_job, (str(run_dir), eval_cfg, extra),
                             after=(f"train s{seed} {name}",), log_file=logs / f"s{seed}-{name}-eval.log"))
     return jobs
-
-
-def execute(jobs: list[Job], parallel: int) -> dict[str, Any]:
-    """Run ``jobs`` in fresh processes, ``parallel`` at a time, in list order as their dependencies
-    allow. A failed job stops the jobs that wait on it, not the others; at the end a ``StudyError``
-    names every failure. Returns what each job returned."""
-    pending = {job.key: job for job in jobs}
-    running: dict[Future[Any], tuple[Job, float]] = {}
-    done: dict[str, Any] = {}
-    failed: dict[str, str] = {}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=ctx, max_tasks_per_child=1) as pool:
-        while pending or running:
-            for key in [k for k, j in pending.items() if any(a in failed for a in j.after)]:
-                failed[key] = "not started: " + ", ".join(a for a in pending[key].after if a in failed) + " failed"
-                del pending[key]
-            ready = [j for j in pending.values() if all(a in done for a in j.after)]
-            for job in ready[: max(0, parallel - len(running))]:
-                del pending[job.key]
-                log.info("start  %-28s (log: %s)", job.key, job.log_file)
-                running[pool.submit(_call, job.fn, job.args, job.log_file)] = (job, time.time())
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job, t0 = running.pop(future)
-                try:
-                    summary = future.result()
-                except Exception as exc:
-                    failed[job.key] = f"{type(exc).__name__}: {exc} (log: {job.log_file})"
-                    log.error("FAILED %s: %s", job.key, failed[job.key])
-                    continue
-                done[job.key] = summary
-                log.info("done   %-28s %6.0f s  %s  [%d/%d]", job.key, time.time() - t0, summary[0], len(done),
-                         len(jobs))
-    if failed:
-        lines = "\n".join(f"  - {k}: {why}" for k, why in failed.items())
-        raise StudyError(f"{len(failed)} of {len(jobs)} study jobs did not finish:\n{lines}\n"
-                         "Fix the cause and run the same command again: finished work is kept.")
-    return done
-
-
-def _call(fn: Callable[..., Any], args: tuple[Any, ...], log_file: Path | None) -> Any:
-    """In the worker: send this job's logging to its own file, then run it."""
-    if log_file is not None:
-        # Everything the job prints (progress bars, library warnings) goes to its log, not the console.
-        out = open(log_file, "a", buffering=1)  # noqa: SIM115 - lives as long as the worker
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        sys.stdout = sys.stderr = out
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    return fn(*args)
 
 
 def _train_job(overrides: list[str]) -> tuple[str, bool]:

@@ -26,6 +26,7 @@ from train import checkpoint
 from train import engine as ds
 from train.config import TrainConfig
 from train.data import TrainingData, prepare
+from train.launch import export_placement, rank_guard
 from train.lr import pythia_lr
 from train.model import build_model, load_pretrained
 from train.plan import Plan, deepspeed_source, make_plan
@@ -306,11 +307,13 @@ def run(cfg: DictConfig | TrainConfig, *, on_step: StepCallback | None = None) -
     record)`` is called after each optimizer step with its log record.
     """
     _quiet_deepspeed()
-    plan = make_plan(cfg)
     threads = torch.get_num_threads()
     try:
         with ds.launch_env():
-            return _run(plan, on_step)
+            export_placement()  # under Slurm or submitit, before the plan counts the ranks
+            plan = make_plan(cfg)
+            with rank_guard():
+                return _run(plan, on_step)
     finally:
         torch.set_num_threads(threads)  # deepspeed.threads applies to this run only
 

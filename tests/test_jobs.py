@@ -1,0 +1,59 @@
+"""The study's job graph through Hydra's launchers (train.jobs): the local joblib pool by default
+and submitit's executor, waves in dependency order, a failure that stops only its dependents and
+is named with its log, and a rerun that does only what is left."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.jobs_helper import make
+from train.jobs import Job, JobsFailed, execute, launcher_overrides, waves
+
+
+def graph(tmp: Path) -> list[Job]:
+    flag = str(tmp / "fail-b")
+
+    def job(key: str, after: tuple[str, ...] = (), fail: str | None = None) -> Job:
+        return Job(key, make, (str(tmp / key), fail), after=after, log_file=tmp / "logs" / f"{key}.log")
+
+    return [job("a"), job("b", ("a",), fail=flag), job("c", ("b",)), job("d"), job("e", ("a", "d"))]
+
+
+def test_waves_follow_dependencies() -> None:
+    jobs = graph(Path("/nonexistent"))
+    assert [[j.key for j in w] for w in waves(jobs)] == [["a", "d"], ["b", "e"], ["c"]]
+    with pytest.raises(ValueError, match="not jobs of this graph"):
+        waves([Job("x", make, (), after=("y",))])
+
+
+def test_launcher_choice() -> None:
+    assert launcher_overrides(3, []) == ["hydra/launcher=local", "hydra.launcher.n_jobs=3"]
+    assert launcher_overrides(3, ["hydra/launcher=basic", "hydra.run.dir=x"]) == [
+        "hydra/launcher=local", "hydra.launcher.n_jobs=3"]
+    assert launcher_overrides(3, ["hydra/launcher=slurm-1gpu", "hydra.launcher.partition=gpu", "hydra.mode=RUN"]) == [
+        "hydra/launcher=slurm-1gpu", "hydra.launcher.partition=gpu"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [None, ["hydra/launcher=submitit_local"]], ids=["local-joblib", "submitit"])
+def test_failure_stops_dependents_and_a_rerun_finishes_the_rest(tmp_path: Path, launcher: list[str] | None) -> None:
+    (tmp_path / "fail-b").touch()
+    with pytest.raises(JobsFailed) as info:
+        execute(graph(tmp_path), 2, launcher=launcher, sweep_dir=tmp_path / "hydra")
+    failed = info.value.failed
+    assert set(failed) == {"b", "c"}
+    assert failed["b"].startswith("ValueError: b refused") and str(tmp_path / "logs" / "b.log") in failed["b"]
+    assert failed["c"] == "not started: b failed"
+    assert "2 of 5 jobs did not finish" in str(info.value)
+    assert {p.name for p in tmp_path.iterdir() if p.is_file()} == {"a", "d", "e", "fail-b"}
+    assert (tmp_path / "logs" / "a.log").read_text().count("making a") == 1
+    pids = {int((tmp_path / k).read_text()) for k in ("a", "d", "e")}
+    assert os.getpid() not in pids  # jobs run in processes of the launcher, not here
+
+    (tmp_path / "fail-b").unlink()
+    again = execute(graph(tmp_path), 2, launcher=launcher, sweep_dir=tmp_path / "hydra")
+    assert again == {"a": ("already done", False), "d": ("already done", False), "e": ("already done", False),
+                     "b": ("made", True), "c": ("made", True)}
