@@ -105,7 +105,10 @@ _LOADED: dict[str, tuple[RowRewriter, MMapIndexedDataset]] = {}
 
 
 def _loaded(job: dict[str, Any], planner: Any = None) -> tuple[RowRewriter, MMapIndexedDataset]:
-    if job["plan_sha256"] not in _LOADED:
+    # Keyed by the source path too: data orders of equal shape (seeds of one corpus) have the same
+    # .idx, hence the same plan, and a reused worker process must not read another seed's rows.
+    key = f"{job['plan_sha256']}:{job['source']}"
+    if key not in _LOADED:
         vocab = ByteVocab(job["tokenizer"])
         if planner is None:
             planner = _make_planner(
@@ -118,8 +121,8 @@ def _loaded(job: dict[str, Any], planner: Any = None) -> tuple[RowRewriter, MMap
                 )
         source = MMapIndexedDataset(job["source"], vocab_size=vocab.size)
         _LOADED.clear()
-        _LOADED[job["plan_sha256"]] = (RowRewriter(vocab, planner), source)
-    return _LOADED[job["plan_sha256"]]
+        _LOADED[key] = (RowRewriter(vocab, planner), source)
+    return _LOADED[key]
 
 
 # -- the pipeline steps ---------------------------------------------------------------------------
