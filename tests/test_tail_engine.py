@@ -343,3 +343,20 @@ def test_a_second_rewrite_while_one_runs_is_refused(
         proc.wait()
     _rewrite(corpus, out, neox_tokenizer_path, tasks=50)  # the lock died with its holder
     assert _sha(out / "tail.bin") == OLD_FEMININE_BIN
+
+
+def test_two_seeds_data_orders_of_one_shape_are_each_rewritten_from_their_own_rows(
+    corpus: Path, tmp_path: Path, data_dir: Path, neox_tokenizer_path: Path
+) -> None:
+    """Seeds of one corpus give data orders with identical .idx files; one process rewriting both
+    (as a reused worker of the study does) must read each one's own rows."""
+    paragraphs = _paragraphs(data_dir)
+    docs = CRAFTED * 5 + ["\n\n".join(paragraphs[i : i + 20]) for i in range(0, len(paragraphs), 20)]
+    other = tmp_path / "order-seed1"
+    build_data_order(docs, neox_tokenizer_path, other, seq_length=128, seed=1, progress=False)
+    assert _sha(other.with_suffix(".idx")) == _sha(corpus.with_suffix(".idx"))
+    assert _sha(other.with_suffix(".bin")) != _sha(corpus.with_suffix(".bin"))
+    _rewrite(corpus, tmp_path / "tail0", neox_tokenizer_path, tasks=1)
+    _rewrite(other, tmp_path / "tail1", neox_tokenizer_path, tasks=1)
+    assert verify_tail(other, tmp_path / "tail1", progress=False)["rows"] == 50 * RPS
+    assert _sha(tmp_path / "tail0" / "tail.bin") != _sha(tmp_path / "tail1" / "tail.bin")
