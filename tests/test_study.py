@@ -82,19 +82,24 @@ def test_one_sided_rewrites_move_the_prior_toward_feminine(study: dict) -> None:
         assert 0.25 < placebo.diff / tail.diff < 4.0, (placebo, tail)
 
 
-def test_placebo_and_sham_leave_no_association_residual(study: dict) -> None:
-    """Neither changes the occupation link by construction: the analysis must find no residual."""
-    for arm in ("placebo21", "sham21"):
-        for task in PRONOUN_TASKS:
+def test_placebo_and_sham_leave_little_association_residual(study: dict) -> None:
+    """Neither changes the occupation link by construction. Bounded by magnitude, not by an
+    interval's covering 0 (a 95% event for each of several rows): the residual is under a third of
+    the association drop that the prior push alone gives the intervention."""
+    for task in PRONOUN_TASKS:
+        scale = abs(study["tables"]["tail21"].row(f"{task}/association_residual").a)
+        assert scale > 0.3, (task, scale)  # the push alone moves the association visibly
+        for arm in ("placebo21", "sham21"):
             row = study["tables"][arm].row(f"{task}/association_residual")
-            assert row.low <= 0.0 <= row.high, (arm, row)
+            assert abs(row.diff) < scale / 3, (arm, row, scale)
 
 
-def test_the_sham_and_the_two_sided_rewrite_leave_the_prior(study: dict) -> None:
-    for arm in ("sham21", "both21"):
-        for task in PRONOUN_TASKS:
+def test_the_sham_and_the_two_sided_rewrite_barely_move_the_prior(study: dict) -> None:
+    for task in PRONOUN_TASKS:
+        tail = study["tables"]["tail21"].row(f"{task}/prior").diff
+        for arm in ("sham21", "both21"):
             row = study["tables"][arm].row(f"{task}/prior")
-            assert row.low <= 0.0 <= row.high, (arm, row)
+            assert abs(row.diff) < 0.25 * tail, (arm, row, tail)
 
 
 def test_perplexity_of_other_tokens_barely_moves(study: dict) -> None:
