@@ -321,7 +321,7 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
                                     "markdown": table.to_markdown()})
         if len(data["movers"]) < 2:
             data["movers"].append({"title": name, "a": a.label, "b": b.label, **_movers(a, b)})
-        if a.role == "control" and b.role == "intervention" and b.method == "morphological":
+        if a.role == "control" and b.role == "intervention" and b.method == "morphological" and b.direction != "both":
             data["push"].extend(_push(a, b))
     for name in SERIES_METRICS:
         m = BY_NAME[name]
