@@ -57,3 +57,18 @@ def test_failure_stops_dependents_and_a_rerun_finishes_the_rest(tmp_path: Path, 
     again = execute(graph(tmp_path), 2, launcher=launcher, sweep_dir=tmp_path / "hydra")
     assert again == {"a": ("already done", False), "d": ("already done", False), "e": ("already done", False),
                      "b": ("made", True), "c": ("made", True)}
+
+
+def test_a_run_leaves_hydra_as_it_found_it(tmp_path: Path) -> None:
+    """A study run from a test or another Hydra app: the next ``initialize_config_dir`` must work."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from train.config import CONF_DIR
+
+    assert not GlobalHydra.instance().is_initialized()
+    done = execute([Job("a", make, (str(tmp_path / "a"),))], 1, sweep_dir=tmp_path / "hydra")
+    assert done == {"a": ("made", True)}
+    assert not GlobalHydra.instance().is_initialized()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        assert compose(config_name="train").seed is not None

@@ -21,7 +21,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,11 +154,31 @@ def execute(jobs: list[Job], parallel: int, *, launcher: Sequence[str] | None = 
     wave by wave as their dependencies allow; Hydra's records of each job go under ``sweep_dir``.
     Returns what each job returned; raises ``JobsFailed`` naming every job that failed or was not
     started because one it waits on failed."""
+    overrides = launcher_overrides(parallel, launcher)
+    sweep_dir = Path(sweep_dir or Path("runs") / "logs" / "launcher") / time.strftime("%Y%m%d-%H%M%S")
+    with _hydra_kept():
+        return _execute(jobs, overrides, sweep_dir)
+
+
+@contextmanager
+def _hydra_kept() -> Iterator[None]:
+    """Hydra's process-wide state (its global instance and the job config) as the caller had it:
+    a launcher sets both, and a study run from a test or from a Hydra app must not inherit them."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra, job_cfg = GlobalHydra.instance().hydra, HydraConfig.instance().cfg
+    try:
+        yield
+    finally:
+        GlobalHydra.instance().hydra = hydra
+        HydraConfig.instance().cfg = job_cfg
+
+
+def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str, Any]:
     from hydra.core.plugins import Plugins
     from hydra.core.utils import JobStatus
 
-    overrides = launcher_overrides(parallel, launcher)
-    sweep_dir = Path(sweep_dir or Path("runs") / "logs" / "launcher") / time.strftime("%Y%m%d-%H%M%S")
     context, master = _context(overrides, sweep_dir)
     log.info("jobs through %s (%s); Hydra's records in %s", master.hydra.launcher._target_.rsplit(".", 1)[-1],
              " ".join(overrides), sweep_dir)
