@@ -28,6 +28,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from debias.conf_dir import CONF_DIR
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
@@ -37,8 +38,6 @@ from debias.tail_verify import TailVerificationError
 from debias.tokenizer_fit import TokenizerMismatchError
 
 log = logging.getLogger(__name__)
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 @dataclass

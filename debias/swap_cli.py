@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from debias.atomic import atomic_path, write_json
+from debias.conf_dir import CONF_DIR
 from debias.config import SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems, output_problems
@@ -32,7 +33,6 @@ from debias.pronouns import new_counts
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FORMATS = ("auto", "txt", "jsonl")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 MAX_CHUNK_CHARS = 1 << 20  # a paragraph longer than this is cut at a line end

@@ -18,6 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from debias.conf_dir import CONF_DIR
 from debias.config_errors import ConfigError, Problems
 from debias.config_keys import unknown_keys
 from debias.input_errors import InputError
@@ -27,7 +28,6 @@ from eval.runner import evaluate_paths
 from eval.summary import summary_table
 
 log = logging.getLogger("eval")
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:

@@ -9,15 +9,13 @@ sizes do not multiply to, a vocabulary smaller than the data's) and reports them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
+from debias.conf_dir import CONF_DIR as CONF_DIR  # re-exported: jobs, compose_config, __main__
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
 from debias.config import register_configs as register_data_configs
 from eval.config import EvalConfig
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 INIT_METHODS = ("small_init", "wang_init", "normal")

@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from debias.conf_dir import CONF_DIR
 from debias.config_errors import ConfigError, Problems
 from debias.config_keys import unknown_keys
 from debias.input_errors import InputError
@@ -23,7 +24,6 @@ from eval.report import write_report
 from eval.runner import MissingResultsError
 
 log = logging.getLogger("eval.report")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="report", version_base="1.3")
