@@ -12,6 +12,8 @@ what is asserted holds by construction of the arms.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +35,8 @@ OTHER_PPL_BOUND = 0.03
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("study")
+    # DEBIAS_STUDY_ROOT: a folder a finished run of this module left, to rerun the assertions only.
+    root = Path(os.environ.get("DEBIAS_STUDY_ROOT") or tmp_path_factory.mktemp("study"))
     overrides = [
         "+experiment=mini-suite", f"runs_root={root}", f"study.seeds=[{','.join(map(str, SEEDS))}]",
         f"study.arms=[{','.join(ARMS)}]", "eval.checkpoints.which=last",
@@ -83,15 +86,15 @@ def test_one_sided_rewrites_move_the_prior_toward_feminine(study: dict) -> None:
 
 
 def test_placebo_and_sham_leave_little_association_residual(study: dict) -> None:
-    """Neither changes the occupation link by construction. Bounded by magnitude, not by an
-    interval's covering 0 (a 95% event for each of several rows): the residual is under a third of
-    the association drop that the prior push alone gives the intervention."""
+    """Neither changes the occupation link by construction: each residual's interval includes 0, and
+    its size is under a tenth of the prior shift the intervention makes (on this study 1-4%; the
+    seeds are fixed and training on CPU is deterministic, so both are the same on every run)."""
     for task in PRONOUN_TASKS:
-        scale = abs(study["tables"]["tail21"].row(f"{task}/association_residual").a)
-        assert scale > 0.3, (task, scale)  # the push alone moves the association visibly
+        push = study["tables"]["tail21"].row(f"{task}/prior").diff
         for arm in ("placebo21", "sham21"):
             row = study["tables"][arm].row(f"{task}/association_residual")
-            assert abs(row.diff) < scale / 3, (arm, row, scale)
+            assert row.low < 0 < row.high, (arm, row)
+            assert abs(row.diff) < 0.1 * push, (arm, row, push)
 
 
 def test_the_sham_and_the_two_sided_rewrite_barely_move_the_prior(study: dict) -> None:
@@ -100,6 +103,8 @@ def test_the_sham_and_the_two_sided_rewrite_barely_move_the_prior(study: dict) -
         for arm in ("sham21", "both21"):
             row = study["tables"][arm].row(f"{task}/prior")
             assert abs(row.diff) < 0.25 * tail, (arm, row, tail)
+        both = study["tables"]["both21"].row(f"{task}/prior")
+        assert both.low < 0 < both.high, both
 
 
 def test_perplexity_of_other_tokens_barely_moves(study: dict) -> None:
