@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from debias.errors import DebiasError
 from debias.indexed import IndexedDatasetError, MMapIndexedDataset, strip_extension
 
 log = logging.getLogger(__name__)
 
 
-class StepOutOfRangeError(ValueError):
+class StepOutOfRangeError(DebiasError, ValueError):
     """A step lies outside the steps a data order holds."""
 
     def __init__(self, message: str, *, step: int, first_step: int, last_step: int) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
+from debias.errors import exits_on_error
 from debias.intervention import intervention_problems, intervention_steps
-from debias.tail_engine import ExecutorConfig, FolderBusyError, OutputWriteError
-from debias.tail_verify import TailVerificationError
-from debias.tokenizer_fit import TokenizerMismatchError
+from debias.tail_engine import ExecutorConfig
 
 log = logging.getLogger(__name__)
 
@@ -171,19 +169,9 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="rewrite", version_base="1.3")
+@exits_on_error("debias-rewrite")
 def _app(cfg: DictConfig) -> None:
-    try:
-        run(OmegaConf.to_object(cfg))
-    except (
-        ConfigError,
-        TokenizerMismatchError,
-        TailVerificationError,
-        FolderBusyError,
-        OutputWriteError,
-        FileExistsError,
-    ) as exc:  # a message to act on, not a traceback
-        print(exc, file=sys.stderr)
-        sys.exit(2)
+    run(OmegaConf.to_object(cfg))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from debias.errors import DebiasError
 from debias.fetch import resolve, resolve_dir
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,12 @@ LAMBADA_FILE = "lambada/lambada_test.jsonl"
 HELDOUT_DIR = "gutenberg_corpus/heldout"
 
 
-class BenchmarkFormatError(ValueError):
+class BenchmarkFormatError(DebiasError, ValueError):
     """A benchmark file has a row this code cannot score; the message names file, line and fix."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str, fix: str) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}. {fix}")
-        self.path = str(path)
+        super().__init__(f"{where}: {problem}. {fix}", path=str(path), problem=problem, fix=fix)
         self.line = line
 
 
