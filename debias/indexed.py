@@ -102,7 +102,7 @@ class MMapIndexedDataset:
 
     # -- opening and checking -------------------------------------------------------------
     def _fail(self, path: Path, problem: str, fix: str) -> IndexedDatasetError:
-        return IndexedDatasetError(f"{path}: {problem}. {fix}")
+        return IndexedDatasetError(f"{path}: {problem}. {fix}", path=path, problem=problem, fix=fix)
 
     def _read_index(self) -> None:
         path = self.idx_path

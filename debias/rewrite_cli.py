@@ -70,6 +70,8 @@ class RewriteConfig:
             out += self.data.problems()
         elif self.tokenizer is None:
             out.append("source= needs tokenizer= (the tokenizer.json the rows were made with)")
+        if self.source is not None and self.data.rows_per_step < 1:  # data.problems() checks it otherwise
+            out.append(f"data.rows_per_step={self.data.rows_per_step} must be positive (the rows each step reads)")
         if self.intervention.arm != "intervention":
             out.append(
                 f"intervention={self.intervention.name} is a {self.intervention.arm} arm: it trains on the "
