@@ -246,3 +246,9 @@ def test_an_os_error_naming_its_file_is_described_and_a_bug_is_not() -> None:
     assert describe(full, "rerun with resume=auto") == (
         "/x/ckpt/model.safetensors: No space left on device; free space on that disk, then rerun with resume=auto")
     assert describe(KeyError("text")) is None and describe(OSError(errno.EIO, "I/O error")) is None
+
+
+def test_the_base_is_exported_from_the_top() -> None:
+    import debias
+
+    assert debias.DebiasError is DebiasError and issubclass(debias.TailVerificationError, DebiasError)
