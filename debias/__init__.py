@@ -23,6 +23,7 @@ _EXPORTS = {
     "rewrite_tail": "debias.tail",
     "verify_tail": "debias.tail_verify",
     "TailVerificationError": "debias.tail_verify",
+    "DebiasError": "debias.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from debias.errors import DebiasError
 
-class ConfigError(ValueError):
+
+class ConfigError(DebiasError, ValueError):
     """A configuration has one or more problems; ``problems`` lists each in words a user can act on."""
 
     def __init__(self, problems: list[str], where: str = "config") -> None:
         self.problems = list(problems)
         self.where = where
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) with the {where}:\n{lines}")
-
-    def __reduce__(self) -> tuple:
-        # Rebuilt from its parts when it crosses a process boundary (the study's worker processes).
-        return (self.__class__, (self.problems, self.where))
+        # As a DebiasError: ``path`` is where (the config), ``problem`` every problem (each says its fix).
+        super().__init__(f"{len(self.problems)} problem(s) with the {where}:\n{lines}", path=where,
+                         problem="; ".join(self.problems), fix="fix each and rerun")
 
 
 class Problems:

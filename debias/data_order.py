@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from debias.config_errors import ConfigError
+from debias.errors import DebiasError
 from debias.indexed import IndexedDatasetError, MMapIndexedDataset, strip_extension
 
 log = logging.getLogger(__name__)
 
 
-class StepOutOfRangeError(ValueError):
+class StepOutOfRangeError(DebiasError, ValueError):
     """A step lies outside the steps a data order holds."""
 
     def __init__(self, message: str, *, step: int, first_step: int, last_step: int) -> None:
@@ -47,7 +49,8 @@ class DataOrder:
         vocab_size: int | None = None,
     ) -> None:
         if rows_per_step < 1:
-            raise ValueError(f"rows_per_step={rows_per_step} must be positive")
+            raise ConfigError([f"rows_per_step={rows_per_step} must be positive (the rows each step of {prefix} "
+                               "reads)"], where="data order")
         self.prefix = strip_extension(prefix)
         self.dataset = MMapIndexedDataset(self.prefix, vocab_size=vocab_size)
         self.rows_per_step = int(rows_per_step)

@@ -18,17 +18,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from debias import atomic
+from debias.errors import DebiasError
 
 log = logging.getLogger(__name__)
 
 REGISTRY_FILE = Path(__file__).with_name("data_registry.json")
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(DebiasError, FileNotFoundError):
     """A dataset file is neither in the data directory nor in the cache, and could not be downloaded."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DebiasError, ValueError):
     """A downloaded or cached file does not match its pinned sha256."""
 
 

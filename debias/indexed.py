@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from debias import atomic
+from debias.errors import DebiasError
 from debias.input_errors import with_path
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ HEADER = struct.Struct("<9sQBQQ")  # magic, version, dtype code, n, d: 34 bytes
 _CHECK_CHUNK = 1 << 24  # sequences per chunk when checking pointers of huge files
 
 
-class IndexedDatasetError(ValueError):
+class IndexedDatasetError(DebiasError, ValueError):
     """A ``.bin``/``.idx`` pair is malformed or does not match what the caller needs."""
 
 
@@ -101,7 +102,7 @@ class MMapIndexedDataset:
 
     # -- opening and checking -------------------------------------------------------------
     def _fail(self, path: Path, problem: str, fix: str) -> IndexedDatasetError:
-        return IndexedDatasetError(f"{path}: {problem}. {fix}")
+        return IndexedDatasetError(f"{path}: {problem}. {fix}", path=path, problem=problem, fix=fix)
 
     def _read_index(self) -> None:
         path = self.idx_path

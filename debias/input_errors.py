@@ -12,17 +12,14 @@ import errno
 import os
 import re
 
+from debias.errors import DebiasError
 
-class InputError(ValueError):
+
+class InputError(DebiasError, ValueError):
     """``path`` cannot be used: ``problem``; ``fix`` says what to do instead."""
 
     def __init__(self, path: str | os.PathLike, problem: str, fix: str) -> None:
-        self.path, self.problem, self.fix = str(path), problem, fix
-        super().__init__(f"{self.path}: {problem}; {fix}")
-
-    def __reduce__(self) -> tuple:
-        # Rebuilt from its parts when it crosses a process boundary (the study's worker processes).
-        return (self.__class__, (self.path, self.problem, self.fix))
+        super().__init__(f"{path}: {problem}; {fix}", path=str(path), problem=problem, fix=fix)
 
 
 _WRITE_FAILURE = re.compile(r"os error \d+|I/O error|inline_container|fail(ed)? writ|write fail", re.IGNORECASE)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,9 @@ from debias.conf_dir import CONF_DIR
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems
+from debias.errors import exits_on_error
 from debias.intervention import intervention_problems, intervention_steps
-from debias.tail_engine import ExecutorConfig, FolderBusyError, OutputWriteError
-from debias.tail_verify import TailVerificationError
-from debias.tokenizer_fit import TokenizerMismatchError
+from debias.tail_engine import ExecutorConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +69,8 @@ class RewriteConfig:
             out += self.data.problems()
         elif self.tokenizer is None:
             out.append("source= needs tokenizer= (the tokenizer.json the rows were made with)")
+        if self.source is not None and self.data.rows_per_step < 1:  # data.problems() checks it otherwise
+            out.append(f"data.rows_per_step={self.data.rows_per_step} must be positive (the rows each step reads)")
         if self.intervention.arm != "intervention":
             out.append(
                 f"intervention={self.intervention.name} is a {self.intervention.arm} arm: it trains on the "
@@ -170,19 +170,9 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="rewrite", version_base="1.3")
+@exits_on_error("debias-rewrite")
 def _app(cfg: DictConfig) -> None:
-    try:
-        run(OmegaConf.to_object(cfg))
-    except (
-        ConfigError,
-        TokenizerMismatchError,
-        TailVerificationError,
-        FolderBusyError,
-        OutputWriteError,
-        FileExistsError,
-    ) as exc:  # a message to act on, not a traceback
-        print(exc, file=sys.stderr)
-        sys.exit(2)
+    run(OmegaConf.to_object(cfg))
 
 
 def main() -> None:

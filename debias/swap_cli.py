@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from debias.conf_dir import CONF_DIR
 from debias.config import SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.config_errors import ConfigError, Problems, output_problems
+from debias.errors import DebiasError, exits_on_error
 from debias.input_errors import json_field_problem
 from debias.pronouns import new_counts
 
@@ -38,7 +38,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 MAX_CHUNK_CHARS = 1 << 20  # a paragraph longer than this is cut at a line end
 
 
-class SwapFileError(ValueError):
+class SwapFileError(DebiasError, ValueError):
     """An input file that cannot be swapped as it is (not UTF-8, a malformed JSONL line ...)."""
 
 
@@ -201,14 +201,11 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="swap_file", version_base="1.3")
+@exits_on_error("debias-swap")
 def main(cfg: Any) -> None:
     """Command-line entry point (``debias-swap``)."""
     config: SwapFileConfig = OmegaConf.to_object(cfg)
-    try:
-        totals = swap_file(config)
-    except (ConfigError, SwapFileError, OSError) as err:
-        print(f"debias-swap: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    totals = swap_file(config)
     summary = ", ".join(
         f"{form} {row['swapped']}/{row['seen']}" for form, row in totals["counts"].items() if row["seen"]
     )

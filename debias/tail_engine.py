@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from debias.errors import DebiasError
+
 EXECUTORS = ("local", "slurm", "ray")
 
 
@@ -125,7 +127,7 @@ def _activate_script(venv: str | None) -> str:
     return str(path / "bin" / "activate" if path.is_dir() else path)
 
 
-class FolderBusyError(RuntimeError):
+class FolderBusyError(DebiasError, RuntimeError):
     """Another process holds the folder's lock."""
 
 
@@ -195,7 +197,7 @@ def parent_alive(parent_pid: int) -> bool:
     return os.getpid() == parent_pid or os.getppid() == parent_pid
 
 
-class OutputWriteError(OSError):
+class OutputWriteError(DebiasError, OSError):
     """A file of the output could not be written (disk full, read-only, no permission)."""
 
 

@@ -18,6 +18,7 @@ from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
 from debias.data_order import DataOrder
+from debias.errors import DebiasError
 from debias.fetch import sha256_file
 from debias.indexed import MMapIndexedDataset, idx_path, strip_extension
 from debias.row_rewrite import check_row
@@ -31,7 +32,7 @@ _HASH_CHUNK = 1 << 24
 SAMPLE_ROWS = 64  # rows hashed for the quick check of a finished tail against its manifest
 
 
-class TailVerificationError(ValueError):
+class TailVerificationError(DebiasError, ValueError):
     """A rewritten tail does not match its source. ``row`` is the row's index in the tail (None when
     the problem is not one row's), ``step`` the step that reads it, ``source_row`` its index in the
     source data order."""
@@ -48,14 +49,7 @@ class TailVerificationError(ValueError):
         self.row = row
         self.step = step
         self.source_row = source_row
-
-    def __reduce__(self) -> tuple:
-        # Keep row/step when raised in a worker process and re-raised in the parent.
-        return (_rebuild, (self.args[0], self.row, self.step, self.source_row))
-
-
-def _rebuild(message: str, row: int | None, step: int | None, source_row: int | None) -> TailVerificationError:
-    return TailVerificationError(message, row=row, step=step, source_row=source_row)
+    # DebiasError's __reduce__ keeps row/step when raised in a worker process and re-raised in the parent.
 
 
 def rows_sha256(dataset: MMapIndexedDataset, start: int, stop: int, progress: bool = False) -> str:

@@ -12,6 +12,7 @@ import re
 import threading
 from pathlib import Path
 
+from debias.errors import DebiasError
 from debias.input_errors import json_field_problem
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _cp1252_bytes(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("debias_cp1252", _cp1252_bytes)
 
 
-class CorpusError(ValueError):
+class CorpusError(DebiasError, ValueError):
     """A corpus file cannot be read as text documents."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from debias.errors import DebiasError
 from debias.indexed import MMapIndexedDataset
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ SAMPLE_ROWS = 32
 MIN_REPRODUCED = 0.9
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(DebiasError, ValueError):
     """The tokenizer given is not the one the rows were made with."""
 
 

@@ -12,17 +12,15 @@ what is missing. Prints one line of headline metrics per checkpoint.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from debias.conf_dir import CONF_DIR
-from debias.config_errors import ConfigError, Problems
+from debias.config_errors import Problems
 from debias.config_keys import unknown_keys
-from debias.input_errors import InputError
-from eval.checkpoints import CheckpointError
+from debias.errors import exits_on_error
 from eval.config import EvaluateAppConfig
 from eval.runner import evaluate_paths
 from eval.summary import summary_table
@@ -42,14 +40,11 @@ def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+@exits_on_error("eval")
 def main(cfg: DictConfig) -> None:
     app: EvaluateAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    try:
-        check(app, cfg)
-        results = evaluate_paths(app.all_paths(), app.eval)
-    except (ConfigError, CheckpointError, InputError) as exc:
-        log.error("%s", exc)
-        sys.exit(2)
+    check(app, cfg)
+    results = evaluate_paths(app.all_paths(), app.eval)
     for where, series in results.items():
         print(f"\n{where}  (cached in {Path(series[0].cache).parent})")
         print(summary_table(series))

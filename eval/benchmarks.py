@@ -12,12 +12,14 @@ import csv
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from debias.errors import DebiasError
 from debias.fetch import resolve, resolve_dir
 
 log = logging.getLogger(__name__)
@@ -40,14 +42,35 @@ LAMBADA_FILE = "lambada/lambada_test.jsonl"
 HELDOUT_DIR = "gutenberg_corpus/heldout"
 
 
-class BenchmarkFormatError(ValueError):
+class BenchmarkFormatError(DebiasError, ValueError):
     """A benchmark file has a row this code cannot score; the message names file, line and fix."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str, fix: str) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}. {fix}")
-        self.path = str(path)
+        super().__init__(f"{where}: {problem}. {fix}", path=str(path), problem=problem, fix=fix)
         self.line = line
+
+
+def not_utf8(path: Path, fix: str) -> BenchmarkFormatError:
+    """The error for a benchmark file that is not UTF-8, naming the line and the first bad byte."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BenchmarkFormatError(path, data[: exc.start].count(b"\n") + 1,
+                                    f"not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start})",
+                                    f"Convert the file to UTF-8 (e.g. `iconv -f cp1252 -t utf-8`), or: {fix}")
+    return BenchmarkFormatError(path, None, "not UTF-8", fix)
+
+
+@contextmanager
+def decoding(path: Path, fix: str) -> Iterator[None]:
+    """Reading ``path`` inside: a byte that is not UTF-8 stops with the file, the line and ``fix``
+    (Python's own error names neither the file nor the line)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise not_utf8(path, fix) from None
 
 
 def data_path(relpath: str, override: str | Path | None = None) -> Path:
@@ -79,7 +102,7 @@ def crows_pairs_docs(
     path = data_path(CROWS_FILE, path)
     fix = "Restore the original crows_pairs_anonymized.csv (see debias/data_registry.json for its URL and sha256)."
     docs = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    with decoding(path, fix), open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"sent_more", "sent_less", "stereo_antistereo", "bias_type"} - set(reader.fieldnames or [])
         if missing:
@@ -127,7 +150,7 @@ def winogender_docs(
     stats_path = data_path(WINOGENDER_STATS, stats)
     fix = "Restore the original WinoGender files (see debias/data_registry.json for their URLs and sha256)."
     pct: dict[str, float] = {}
-    with open(stats_path, newline="", encoding="utf-8") as fh:
+    with decoding(stats_path, fix), open(stats_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         for row in reader:
             try:
@@ -137,7 +160,7 @@ def winogender_docs(
                     stats_path, reader.line_num, "no numeric bls_pct_female for this occupation", fix
                 ) from None
     groups: dict[tuple[str, str, str], dict[str, str]] = {}
-    with open(sentences_path, encoding="utf-8") as fh:
+    with decoding(sentences_path, fix), open(sentences_path, encoding="utf-8") as fh:
         header = fh.readline().rstrip("\n").split("\t")
         if header[:2] != ["sentid", "sentence"]:
             raise BenchmarkFormatError(sentences_path, 1, f"header is {header}, expected sentid<TAB>sentence", fix)
@@ -207,7 +230,7 @@ def lambada_docs(path: str | Path | None = None, *, limit: int | None = None, se
     path = data_path(LAMBADA_FILE, path)
     fix = "Restore the original lambada_test.jsonl (see debias/data_registry.json for its URL and sha256)."
     docs = []
-    with open(path, encoding="utf-8") as fh:
+    with decoding(path, fix), open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

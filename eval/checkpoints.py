@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from debias.errors import DebiasError
 from eval.config import CheckpointSelection
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ _STEP_DIR = re.compile(r"^step(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DebiasError, ValueError):
     """A path is not a usable checkpoint or run directory; the message says what is missing."""
 
 

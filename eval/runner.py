@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from debias.errors import DebiasError
 from debias.weights import check_shapes, expected_shapes
 from eval.checkpoints import (
     Checkpoint,
@@ -124,7 +125,7 @@ def _model_spec(cfg: EvalConfig, device: str, checkpoint: Checkpoint) -> dict[st
             "max_length": cfg.max_length or training_context(checkpoint)}
 
 
-class MissingResultsError(LookupError):
+class MissingResultsError(DebiasError, LookupError):
     """A checkpoint's cache lacks tasks and computing them was not allowed."""
 
 

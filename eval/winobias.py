@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from debias.fetch import resolve
-from eval.benchmarks import BenchmarkFormatError, subsample
+from eval.benchmarks import BenchmarkFormatError, decoding, subsample
 
 TYPES = (1, 2)
 SPLITS = ("dev", "test")
@@ -83,7 +83,9 @@ def occupations(root: Path | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for gender in ("male", "female"):
         path = _path(f"winobias/data/{gender}_occupations.txt", root)
-        for line in path.read_text(encoding="utf-8").splitlines():
+        with decoding(path, _FIX):
+            lines = path.read_text(encoding="utf-8").splitlines()
+        for line in lines:
             if line.strip():
                 out[line.strip()] = gender
     return out
@@ -157,8 +159,10 @@ def load_pairs(
                 raise ValueError(f"WinoBias split {split!r} does not exist; use 'dev' or 'test'")
             pro_path = _path(file_name("pro", type_, split), root)
             anti_path = _path(file_name("anti", type_, split), root)
-            pro_lines = pro_path.read_text(encoding="utf-8").splitlines()
-            anti_lines = anti_path.read_text(encoding="utf-8").splitlines()
+            with decoding(pro_path, _FIX):
+                pro_lines = pro_path.read_text(encoding="utf-8").splitlines()
+            with decoding(anti_path, _FIX):
+                anti_lines = anti_path.read_text(encoding="utf-8").splitlines()
             if len(pro_lines) != len(anti_lines):
                 raise BenchmarkFormatError(
                     anti_path, None, f"has {len(anti_lines)} lines but {pro_path.name} has {len(pro_lines)}", _FIX

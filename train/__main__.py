@@ -9,42 +9,27 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from debias.config_errors import ConfigError
 from debias.config_keys import unknown_keys
-from debias.indexed import IndexedDatasetError
-from debias.input_errors import InputError
+from debias.errors import exits_on_error
 from train.config import CONF_DIR, TrainConfig
-from train.model import CheckpointMismatchError
-from train.rundir import RunExistsError
 from train.trainer import run
 
 log = logging.getLogger("train")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+@exits_on_error("train", rerun="rerun with resume=auto")
 def main(cfg: DictConfig) -> None:
     if cfg.mode == "study":
         study(cfg)
         return
-    try:
-        result = run(cfg)
-    except (ConfigError, RunExistsError, InputError, IndexedDatasetError, CheckpointMismatchError) as exc:
-        log.error("%s", exc)
-        sys.exit(2)
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
-        log.error("%s: %s%s", exc.filename, exc.strerror or exc,
-                  "; free space there or make it writable, then rerun with resume=auto" if full else "")
-        sys.exit(2)
+    result = run(cfg)
     state = "already complete" if result.skipped else "complete"
     log.info("run %s: %s (steps %d..%d); checkpoints in %s", result.run_dir, state, result.start_step,
              result.end_step, result.run_dir / "checkpoints")
@@ -53,16 +38,12 @@ def main(cfg: DictConfig) -> None:
 def study(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from train.study import StudyError, run_study
+    from train.study import run_study
 
-    try:
-        unknown = unknown_keys(cfg, TrainConfig)
-        if unknown:  # before any job starts, not in the first job's worker
-            raise ConfigError(unknown, where="study config")
-        result = run_study(cfg, HydraConfig.get().overrides.task)
-    except (ConfigError, StudyError) as exc:
-        log.error("%s", exc)
-        sys.exit(2)
+    unknown = unknown_keys(cfg, TrainConfig)
+    if unknown:  # before any job starts, not in the first job's worker
+        raise ConfigError(unknown, where="study config")
+    result = run_study(cfg, HydraConfig.get().overrides.task)
     minutes = result.seconds / 60
     if result.report is not None:
         print(f"\nstudy finished in {minutes:.1f} min; report: {result.report}")

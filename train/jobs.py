@@ -29,6 +29,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from debias.errors import DebiasError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LAUNCHER = "local"
@@ -45,7 +47,7 @@ class Job:
     log_file: Path | None = None
 
 
-class JobsFailed(RuntimeError):
+class JobsFailed(DebiasError, RuntimeError):
     """Some jobs failed or were not started; ``failed`` maps each key to why (with its log)."""
 
     def __init__(self, failed: dict[str, str], total: int) -> None:

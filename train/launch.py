@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from debias.errors import DebiasError
+
 log = logging.getLogger(__name__)
 
 PORT_BASE, PORT_SPAN = 20_000, 20_000
@@ -112,7 +114,7 @@ def _placement_text() -> str:
             f"(host {socket.gethostname()}, pid {os.getpid()})")
 
 
-class RankStopped(RuntimeError):
+class RankStopped(DebiasError, RuntimeError):
     """This rank stopped because a launcher or scheduler told it to, or because the other ranks went away."""
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from transformers.utils import logging as hf_logging
 
+from debias.errors import DebiasError
 from debias.weights import check_finite, check_shapes, expected_shapes
 from train.config import ModelConfig, SourceConfig
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 EOD_ID = 0  # <|endoftext|> in GPT-NeoX-20B's tokenizer and in debias.bpe's
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(DebiasError, ValueError):
     """A checkpoint's shape differs from the configured model."""
 
 

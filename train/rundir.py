@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from debias.atomic import write_json, write_text
 from debias.config import InterventionConfig
 from debias.config_errors import ConfigError
+from debias.errors import DebiasError
 from train import checkpoint, engine
 from train.plan import Plan
 
@@ -30,7 +31,7 @@ FROZEN = ("mode", "seed", "model", "data", "intervention", "schedule", "optim", 
 MAY_DIFFER = {("model", "attn_implementation"), ("model", "activation_checkpointing")}
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(DebiasError, FileExistsError):
     """The run directory holds an earlier run, and neither resume=auto nor overwrite=true was given."""
 
 

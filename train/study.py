@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 
 from debias.atomic import write_json
 from debias.config_errors import Problems
+from debias.errors import DebiasError
 from debias.intervention import intervention_steps
 from train.config import TrainConfig
 from train.jobs import Job, JobsFailed, execute
@@ -48,7 +49,7 @@ class StudyResult:
     eval_config: Any = None  # the EvalConfig every run was evaluated with (its caches answer to it)
 
 
-class StudyError(RuntimeError):
+class StudyError(DebiasError, RuntimeError):
     """Some jobs of the study failed; the message names each with the log that says why."""
 
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from debias.atomic import atomic_path, write_json
 from debias.data_order import DataOrder
+from debias.errors import DebiasError
 from debias.fetch import sha256_file
 from debias.indexed import IndexedDatasetWriter, MMapIndexedDataset, idx_path, strip_extension
 
@@ -31,15 +32,12 @@ TAIL = "tail"
 IDENTITY = ("start_step", "end_step", "rows_per_step", "direction", "method", "parameters", "algorithm")
 
 
-class ArmTailError(ValueError):
+class ArmTailError(DebiasError, ValueError):
     """An arm's tail does not match its source or its manifest; ``row`` is the tail row (or None)."""
 
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
-
-    def __reduce__(self) -> tuple:
-        return (type(self), (self.args[0],), {"row": self.row})
 
 
 def tail_rows(source: str | os.PathLike, start_step: int, end_step: int, rows_per_step: int) -> tuple[DataOrder, int, int]:

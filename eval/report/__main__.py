@@ -8,25 +8,23 @@ arms, and write ``report.html``, ``report.md`` and ``results.json``.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from debias.conf_dir import CONF_DIR
-from debias.config_errors import ConfigError, Problems
+from debias.config_errors import Problems
 from debias.config_keys import unknown_keys
-from debias.input_errors import InputError
-from eval.checkpoints import CheckpointError
+from debias.errors import exits_on_error
 from eval.config import ReportAppConfig
 from eval.report import write_report
-from eval.runner import MissingResultsError
 
 log = logging.getLogger("eval.report")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="report", version_base="1.3")
+@exits_on_error("eval.report")
 def main(cfg: DictConfig) -> None:
     app: ReportAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     problems = Problems("report config")
@@ -36,12 +34,8 @@ def main(cfg: DictConfig) -> None:
         problems.add(p)
     for raw in app.runs:
         problems.check(Path(raw).expanduser().exists(), f"runs: {raw} does not exist")
-    try:
-        problems.raise_if_any()
-        paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
-    except (ConfigError, CheckpointError, MissingResultsError, InputError) as exc:
-        log.error("%s", exc)
-        sys.exit(2)
+    problems.raise_if_any()
+    paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
     print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
 
 

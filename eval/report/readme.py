@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from debias.atomic import write_text
+from debias.errors import exits_on_error
+from debias.input_errors import InputError
 from eval.report.content import HEADLINE, fmt, supported
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -105,12 +107,13 @@ def update_readme(report_dir: str | Path, readme: str | Path) -> None:
     readme = Path(readme)
     text = readme.read_text()
     if START not in text or END not in text:
-        raise ValueError(f"{readme}: no {START} ... {END} markers; add them where the results belong")
+        raise InputError(readme, f"no {START} ... {END} markers", "add them where the results belong")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     write_text(readme, f"{head}{START}\n{results_markdown(Path(report_dir))}{END}{tail}")
 
 
+@exits_on_error("eval.report.readme")
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m eval.report.readme <report dir> <README.md>", file=sys.stderr)
