@@ -266,11 +266,13 @@ class InterventionConfig:
 
 
 def register_configs() -> None:
-    """Put the data side's groups (``conf/data``, ``conf/intervention``, ``conf/swap``) in Hydra's
-    ConfigStore as ``base_<group>`` (idempotent); every app that composes them calls this."""
+    """Put the data side's groups (``conf/data``, ``conf/intervention``, ``conf/swap``,
+    ``conf/schedule``) in Hydra's ConfigStore as ``base_<group>`` (idempotent); every app that
+    composes them calls this."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(group="data", name="base_data", node=DataConfig)
     cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
     cs.store(group="swap", name="base_swap", node=SwapConfig)
+    cs.store(group="schedule", name="base_schedule", node=ScheduleConfig)

@@ -55,6 +55,7 @@ class ModelConfig:
     init_std: float = 0.02
     attn_implementation: str = "sdpa"
     activation_checkpointing: bool = False
+    micro_batch_size: int | None = None
 
     @property
     def ffn_size(self) -> int:
@@ -80,6 +81,8 @@ class ModelConfig:
         for key in ("init_method", "output_layer_init_method"):
             if getattr(self, key) not in INIT_METHODS:
                 out.append(f"model.{key}={getattr(self, key)!r} is not one of {', '.join(INIT_METHODS)}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            out.append(f"model.micro_batch_size={self.micro_batch_size} must be positive (or null)")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             out.append(f"model.attn_implementation={self.attn_implementation!r} is not one of "
                        f"{', '.join(ATTN_IMPLEMENTATIONS)}")
