@@ -262,3 +262,47 @@ def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
     metrics = {name: [m["metric"] for m in task.config.metric_list] for name, task in tasks.items()}
     assert metrics["debias_crows_pairs_english_gender"] == metrics["debias_crows_pairs_english"] == [
         "likelihood_diff", "pct_stereotype"]
+
+
+def _config_classes() -> list[type]:
+    """Every dataclass reachable from the apps' structured configs (train, rewrite, swap, eval, report)."""
+    import dataclasses
+    import typing
+
+    from debias.rewrite_cli import RewriteConfig
+    from debias.swap_cli import SwapFileConfig
+    from eval.config import EvaluateAppConfig, ReportAppConfig
+    from train.config import TrainConfig
+
+    seen: list[type] = []
+    todo: list[type] = [TrainConfig, RewriteConfig, SwapFileConfig, EvaluateAppConfig, ReportAppConfig]
+    while todo:
+        cls = todo.pop()
+        if cls not in seen:
+            seen.append(cls)
+            todo += [t for t in typing.get_type_hints(cls).values() if dataclasses.is_dataclass(t)]
+    return seen
+
+
+def test_every_config_field_is_documented_where_declared() -> None:
+    """A comment on a field's line, or a comment line right above it (the block it belongs to)."""
+    import ast
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    missing = []
+    classes = _config_classes()
+    for cls in classes:
+        src = textwrap.dedent("".join(inspect.getsourcelines(cls)[0]))
+        lines = src.splitlines()
+        comments = {t.start[0] for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+        for node in ast.parse(src).body[0].body:
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            on_line = any(n in comments for n in range(node.lineno, node.end_lineno + 1))
+            above = node.lineno - 1 in comments and lines[node.lineno - 2].lstrip().startswith("#")
+            if not (on_line or above):
+                missing.append(f"{cls.__module__}.{cls.__qualname__}.{node.target.id}")
+    assert len(classes) >= 25 and not missing, missing
