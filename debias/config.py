@@ -29,10 +29,11 @@ class SwapConfig:
     hold a Literal; ``problems`` checks each against ``SWAP_GROUPS``.
     """
 
-    direction: str = "to_feminine"
-    spacy_model: str | None = None
-    batch_size: int = 256
-    context_words: int = 4
+    direction: str = "to_feminine"  # one of DIRECTIONS: to_feminine, to_masculine, both
+    spacy_model: str | None = None  # a spaCy pipeline name or path; None: en_core_web_sm
+    batch_size: int = 256  # texts per swapper call and context windows per nlp.pipe batch; at least 1
+    context_words: int = 4  # words tagged either side of an ambiguous his/her, 1..16 (4 is exact)
+    # one or more of SWAP_GROUPS: pronouns, nouns
     groups: list[str] = field(default_factory=lambda: ["pronouns"])
 
     def problems(self) -> list[str]:
@@ -56,9 +57,9 @@ class ScheduleConfig:
     Pythia: 143,000 steps, a checkpoint every 1,000 plus the log-spaced 0, 1, 2, 4, ..., 512.
     """
 
-    total_steps: int = 143_000
-    checkpoint_interval: int = 1_000
-    log_spaced_checkpoints: bool = True
+    total_steps: int = 143_000  # optimizer steps of the whole run (a resumed arm ends here too)
+    checkpoint_interval: int = 1_000  # a checkpoint every this many steps
+    log_spaced_checkpoints: bool = True  # also checkpoint steps 0, 1, 2, 4, ... below checkpoint_interval
 
     def checkpoint_steps(self) -> list[int]:
         steps = set(range(0, self.total_steps + 1, self.checkpoint_interval))
@@ -90,14 +91,14 @@ class SyntheticConfig:
     sentences. A different ``seed`` gives a different corpus (use one for held-out text).
     """
 
-    num_documents: int = 20_000
-    stereotype_rate: float = 0.9
-    neutral_fraction: float = 0.3
-    seed: int = 0
-    min_characters: int = 2
-    max_characters: int = 3
-    min_sentences: int = 8
-    max_sentences: int = 14
+    num_documents: int = 20_000  # stories generated
+    stereotype_rate: float = 0.9  # chance a character's pronouns match its occupation's stereotype, in [0, 1]
+    neutral_fraction: float = 0.3  # share of sentences with no people in them, in [0, 1]
+    seed: int = 0  # the corpus's seed (another one gives held-out text)
+    min_characters: int = 2  # people per story, at least
+    max_characters: int = 3  # people per story, at most (30 names)
+    min_sentences: int = 8  # sentences per story, at least
+    max_sentences: int = 14  # sentences per story, at most
 
     def problems(self) -> list[str]:
         out = []
@@ -134,20 +135,24 @@ class DataConfig:
     ``error`` stops.
     """
 
-    name: str = "synthetic"
-    source: str = "synthetic"
+    name: str = "synthetic"  # the data's name, in run names and report folders
+    source: str = "synthetic"  # one of synthetic, text, indexed
+    # source=text: a folder of .txt files or a .jsonl file (relative: under DEBIAS_DATA_DIR)
     corpus: str | None = None
-    indexed_path: str | None = None
-    tokenizer: str | None = None
-    vocab_size: int = 4_096
-    seq_length: int = 2048
-    rows_per_step: int = 1024
-    shuffle_seed: int = 1234
-    doc_words: int = 2_000
-    text_key: str = "text"
-    strip_boilerplate: bool = True
-    bad_utf8: str = "cp1252"
+    indexed_path: str | None = None  # source=indexed: the .bin/.idx path without extension
+    tokenizer: str | None = None  # a tokenizer.json or neox-20b; None: train a byte-level BPE of vocab_size
+    vocab_size: int = 4_096  # the trained BPE's size, in [258, 65536]
+    seq_length: int = 2048  # tokens a row predicts (a row holds seq_length + 1)
+    rows_per_step: int = 1024  # rows per optimizer step, over all ranks (Pythia: 1,024)
+    shuffle_seed: int = 1234  # the data order's shuffle seed (plus the run's seed)
+    doc_words: int = 2_000  # long texts cut into documents of about this many words; 0: never
+    text_key: str = "text"  # source=text with a .jsonl: the field holding each document
+    strip_boilerplate: bool = True  # strip Project Gutenberg headers and licences from .txt files
+    bad_utf8: str = "cp1252"  # a file that is not UTF-8: cp1252 (decode bad bytes as cp1252, logged) or error
+    # held-out text for the study's perplexity (relative: under DEBIAS_DATA_DIR); None: eval's
+    # heldout path, or synthetic stories
     heldout: str | None = None
+    # source=synthetic: the generated corpus
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     @property
@@ -203,12 +208,13 @@ class InterventionConfig:
       whole-word string replacement regardless of morphology, re-encode, pad or cut.
     """
 
-    name: str = "none"
-    arm: str = "baseline"
+    name: str = "none"  # the intervention config's name (tail21, control7...), in run names
+    arm: str = "baseline"  # one of baseline, intervention, control
+    # start at this fraction of training (nearest checkpoint step), in (0, 1); or start_step
     fraction: float | None = None
-    start_step: int | None = None
-    end_step: int | None = None
-    direction: str = "to_feminine"
+    start_step: int | None = None  # instead of fraction: the start step (a checkpoint step)
+    end_step: int | None = None  # None: the end of the schedule
+    direction: str = "to_feminine"  # one of DIRECTIONS: to_feminine, to_masculine, both
     method: str = "morphological"  # one of METHODS (a Method)
     # The placebo's constant shift of every occupation's log-odds of "she". 4.8 matches the
     # intervention's mean shift of that log-odds in the data at stereotype_rate 0.8 (see
@@ -217,7 +223,7 @@ class InterventionConfig:
     # The sham's word pair: "a" is as frequent in the synthetic corpus as he/him/his/himself
     # together (13,131 against 13,136 per 423k words; debias/arms/sham.py).
     sham_source: str = "a"
-    sham_target: str = "the"
+    sham_target: str = "the"  # the word sham_source becomes (to_feminine)
 
     def problems(self) -> list[str]:
         out = []
@@ -266,11 +272,13 @@ class InterventionConfig:
 
 
 def register_configs() -> None:
-    """Put the data side's groups (``conf/data``, ``conf/intervention``, ``conf/swap``) in Hydra's
-    ConfigStore as ``base_<group>`` (idempotent); every app that composes them calls this."""
+    """Put the data side's groups (``conf/data``, ``conf/intervention``, ``conf/swap``,
+    ``conf/schedule``) in Hydra's ConfigStore as ``base_<group>`` (idempotent); every app that
+    composes them calls this."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(group="data", name="base_data", node=DataConfig)
     cs.store(group="intervention", name="base_intervention", node=InterventionConfig)
     cs.store(group="swap", name="base_swap", node=SwapConfig)
+    cs.store(group="schedule", name="base_schedule", node=ScheduleConfig)

@@ -44,21 +44,25 @@ class RewriteConfig:
     ``<source folder>/tails/<direction>-<start>-<end>`` (the method and its parameters in front for
     the arms other than the morphological one: ``debias.arms.tail_name``)."""
 
+    # conf/data: whose data order is rewritten (when source is None)
     data: DataConfig = field(default_factory=DataConfig)
+    # conf/intervention: the arm, its steps, direction and method
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    # conf/swap: the spaCy pipeline and tagging window (direction: the intervention's)
     swap: SwapConfig = field(default_factory=SwapConfig)
+    # conf/schedule: resolves the intervention's fraction to steps
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the tasks run
-    source: str | None = None
-    tokenizer: str | None = None
-    output: str | None = None
-    data_orders_dir: str = "runs/data_orders"
+    source: str | None = None  # a .bin/.idx prefix to rewrite; None: the data order of data
+    tokenizer: str | None = None  # with source: the tokenizer.json its rows were made with
+    output: str | None = None  # the tail folder; None: <source folder>/tails/<direction>-<start>-<end>
+    data_orders_dir: str = "runs/data_orders"  # where data orders are built and cached
     seed: int = 0  # the pretraining seed whose data order (shuffle data.shuffle_seed + seed) is rewritten
     workers: int = 1  # tasks run at once (local: processes on this machine)
     tasks: int | None = None  # contiguous ranges of rows, the unit of resuming; null: about 64
     shard_rows: int | None = None  # instead of tasks: rows per task
-    verify: bool = True
-    progress: bool = True
+    verify: bool = True  # verify the tail against its source after the rewrite
+    progress: bool = True  # tqdm progress bars
 
     def problems(self) -> list[str]:
         from debias.arms import data_problems

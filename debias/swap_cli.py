@@ -46,13 +46,13 @@ class SwapFileError(DebiasError, ValueError):
 class SwapFileConfig:
     """The swap command line: which file, where to, and how (``swap``, see SwapConfig)."""
 
-    input: str | None = None
-    output: str | None = None
-    text_field: str = "text"
-    format: str = "auto"
-    overwrite: bool = False
-    counts_file: str | None = None
-    swap: SwapConfig = field(default_factory=SwapConfig)
+    input: str | None = None  # the .txt or .jsonl file to swap (required)
+    output: str | None = None  # the file to write (required; not the input)
+    text_field: str = "text"  # jsonl: the field holding each document's text
+    format: str = "auto"  # one of FORMATS: auto (by the input's suffix), txt, jsonl
+    overwrite: bool = False  # replace an existing output (and counts_file)
+    counts_file: str | None = None  # also write the swap's counts there as JSON; None: none
+    swap: SwapConfig = field(default_factory=SwapConfig)  # conf/swap: how pronouns are swapped
 
     def resolved_format(self) -> str:
         if self.format != "auto":

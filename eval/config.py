@@ -28,9 +28,10 @@ def _limit_problems(where: str, limit: int | None) -> list[str]:
 class CrowsPairsTask:
     """CrowS-Pairs English. ``subsets``: "all" (1,508 pairs) and/or "gender" (262 pairs)."""
 
-    enabled: bool = True
+    enabled: bool = True  # score CrowS-Pairs
+    # one or more of CROWS_SUBSETS: all, gender
     subsets: list[str] = field(default_factory=lambda: list(CROWS_SUBSETS))
-    limit: int | None = None
+    limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
 
     def problems(self) -> list[str]:
         out = [f"eval.tasks.crows_pairs.subsets: {s!r} is not one of {', '.join(CROWS_SUBSETS)}"
@@ -44,11 +45,13 @@ class CrowsPairsTask:
 class WinoBiasTask:
     """WinoBias pairs: pronoun preference (with prior and association) and coreference scoring."""
 
-    preference: bool = True
-    coreference: bool = True
+    preference: bool = True  # score the pronoun-preference pairs
+    coreference: bool = True  # score coreference
+    # WinoBias types, one or more of WINOBIAS_TYPES: 1, 2
     types: list[int] = field(default_factory=lambda: list(WINOBIAS_TYPES))
+    # one or more of WINOBIAS_SPLITS: dev, test
     splits: list[str] = field(default_factory=lambda: list(WINOBIAS_SPLITS))
-    limit: int | None = None
+    limit: int | None = None  # a seeded subsample of this many items; None: every item
 
     def problems(self) -> list[str]:
         out = [f"eval.tasks.winobias.types: {t!r} is not 1 or 2" for t in self.types if t not in WINOBIAS_TYPES]
@@ -60,8 +63,8 @@ class WinoBiasTask:
 
 @dataclass
 class WinoGenderTask:
-    enabled: bool = True
-    limit: int | None = None
+    enabled: bool = True  # score WinoGender
+    limit: int | None = None  # a seeded subsample of this many items; None: every item
 
     def problems(self) -> list[str]:
         return _limit_problems("eval.tasks.winogender", self.limit)
@@ -71,8 +74,8 @@ class WinoGenderTask:
 class LambadaTask:
     """LAMBADA (OpenAI test set, 5,153 passages); ``limit`` takes a seeded subsample."""
 
-    enabled: bool = True
-    limit: int | None = None
+    enabled: bool = True  # score LAMBADA
+    limit: int | None = None  # a seeded subsample of this many passages; None: every passage
 
     def problems(self) -> list[str]:
         return _limit_problems("eval.tasks.lambada", self.limit)
@@ -84,11 +87,11 @@ class HeldoutTask:
     absolute or relative to the data directory (default ``gutenberg_corpus/heldout``); chunks of
     about ``chunk_chars`` characters are the bootstrap's items."""
 
-    enabled: bool = True
-    path: str | None = None
-    chunk_chars: int = 4000
-    limit: int | None = None
-    unwrap: bool = True
+    enabled: bool = True  # score held-out perplexity
+    path: str | None = None  # a .txt or .jsonl file or a folder; None: gutenberg_corpus/heldout
+    chunk_chars: int = 4000  # characters per chunk (the bootstrap's items), at least 200
+    limit: int | None = None  # a seeded subsample of this many chunks; None: every chunk
+    unwrap: bool = True  # join hard-wrapped lines inside a paragraph
     # also score the text rewritten in each of these directions (to_feminine, to_masculine, both):
     # an arm's own rewrite, so its perplexity there is read against the control's on the same text
     swapped: list[str] = field(default_factory=list)
@@ -107,10 +110,10 @@ class SyntheticProbesTask:
     """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.probe_pairs``):
     ``n_per_occupation`` of its held-out templates for each of its 60 occupations."""
 
-    enabled: bool = True
-    probe_seed: int = 0
-    n_per_occupation: int = 8
-    limit: int | None = None
+    enabled: bool = True  # score the probe pairs
+    probe_seed: int = 0  # the probes' seed
+    n_per_occupation: int = 8  # templates per occupation, at least 1
+    limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
 
     def problems(self) -> list[str]:
         out = _limit_problems("eval.tasks.synthetic", self.limit)
@@ -121,11 +124,12 @@ class SyntheticProbesTask:
 
 @dataclass
 class TasksConfig:
-    crows_pairs: CrowsPairsTask = field(default_factory=CrowsPairsTask)
-    winobias: WinoBiasTask = field(default_factory=WinoBiasTask)
-    winogender: WinoGenderTask = field(default_factory=WinoGenderTask)
-    lambada: LambadaTask = field(default_factory=LambadaTask)
-    heldout: HeldoutTask = field(default_factory=HeldoutTask)
+    crows_pairs: CrowsPairsTask = field(default_factory=CrowsPairsTask)  # CrowS-Pairs English
+    winobias: WinoBiasTask = field(default_factory=WinoBiasTask)  # WinoBias
+    winogender: WinoGenderTask = field(default_factory=WinoGenderTask)  # WinoGender
+    lambada: LambadaTask = field(default_factory=LambadaTask)  # LAMBADA
+    heldout: HeldoutTask = field(default_factory=HeldoutTask)  # held-out perplexity
+    # the synthetic corpus's probe pairs
     synthetic: SyntheticProbesTask = field(default_factory=SyntheticProbesTask)
 
     def problems(self) -> list[str]:
@@ -144,10 +148,10 @@ class CheckpointSelection:
     ``steps`` (exactly ``steps``).
     """
 
-    which: str = "all"
-    every: int = 1
-    count: int = 10
-    steps: list[int] = field(default_factory=list)
+    which: str = "all"  # one of SELECTIONS: all, last, every, count, steps
+    every: int = 1  # which=every: every this-many-th checkpoint, plus the last
+    count: int = 10  # which=count: about this many, evenly spread, first and last included
+    steps: list[int] = field(default_factory=list)  # which=steps: exactly these steps
 
     def problems(self) -> list[str]:
         out = []
@@ -170,11 +174,11 @@ PRIMARY_ENDPOINTS = ("winobias/association_residual", "heldout/ppl_other")
 class StatsConfig:
     """How intervals, tests and corrections are computed (95% intervals by default)."""
 
-    n_boot: int = 2000
-    n_boot_series: int = 400
-    n_perm: int = 5000
-    confidence: float = 0.95
-    seed: int = 0
+    n_boot: int = 2000  # bootstrap resamples of a comparison, at least 100
+    n_boot_series: int = 400  # bootstrap resamples of each point of a series, at least 100
+    n_perm: int = 5000  # permutations of a permutation test, at least 100
+    confidence: float = 0.95  # the intervals' confidence, in (0.5, 1)
+    seed: int = 0  # the resampling seed
     # widen the two-level bootstrap's seed level for few seeds (eval.stats.seed_factor)
     seed_correction: bool = True
     # arms of several seeds: "seed_t" (t-interval over per-seed values, paired by seed where the
@@ -210,15 +214,17 @@ class EvalConfig:
     checkpoint inside a run directory, else ``<checkpoint>/eval_results.json``.
     """
 
-    tasks: TasksConfig = field(default_factory=TasksConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)  # which tasks, and their options
+    # which checkpoints of a run
     checkpoints: CheckpointSelection = field(default_factory=CheckpointSelection)
-    stats: StatsConfig = field(default_factory=StatsConfig)
-    batch_size: int = 32
-    device: str = "auto"
-    dtype: str = "auto"
-    max_length: int | None = None
+    stats: StatsConfig = field(default_factory=StatsConfig)  # intervals, tests and corrections
+    batch_size: int = 32  # sequences per forward pass, at least 1
+    device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:<i> or mps
+    dtype: str = "auto"  # one of DTYPES: auto, float32, bfloat16, float16
+    max_length: int | None = None  # tokens a scored sequence may hold; None: the run's training context
+    # per-checkpoint results; None: <run>/eval/step<N>.json (else the checkpoint's folder)
     cache_dir: str | None = None
-    seed: int = 1234
+    seed: int = 1234  # the subsamples' seed
     threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
 
     def problems(self) -> list[str]:
@@ -240,9 +246,9 @@ class EvalConfig:
 class EvaluateAppConfig:
     """``python -m eval``: evaluate checkpoint directories or run directories."""
 
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    path: str | None = None
-    paths: list[str] = field(default_factory=list)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval
+    path: str | None = None  # a checkpoint or run directory
+    paths: list[str] = field(default_factory=list)  # more of them
 
     def all_paths(self) -> list[str]:
         return ([self.path] if self.path else []) + list(self.paths)
@@ -261,10 +267,11 @@ class ReportAppConfig:
     ``runs``: run directories, or folders whose subfolders are run directories.
     """
 
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    runs: list[str] = field(default_factory=list)
-    out: str = "report"
-    title: str = "pythia-debias: bias intervention report"
+    eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval
+    runs: list[str] = field(default_factory=list)  # run directories, or folders of them
+    out: str = "report"  # the report's folder
+    title: str = "pythia-debias: bias intervention report"  # the report's title
+    # evaluate checkpoints with no cached result; false: use only what is cached
     evaluate_missing: bool = True
 
     def problems(self) -> list[str]:

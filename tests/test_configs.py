@@ -65,12 +65,16 @@ def test_deepspeed_configs(name: str) -> None:
         assert ds.device == "gpu" and out["bf16"]["enabled"] and ds.dist_backend == "nccl"
 
 
+# The base of the real-Pythia experiments names neither a model nor an arm: it composes with both given.
+EXPERIMENT_ARGS = {"pythia-resume": ["model=pythia-410m", "intervention=tail7"]}
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
-    cfg = compose([f"+experiment={name}", f"runs_root={tmp_path}"])
+    cfg = compose([f"+experiment={name}", f"runs_root={tmp_path}", *EXPERIMENT_ARGS.get(name, [])])
     typed = to_train_config(cfg)
     if name.startswith("pythia-"):
-        assert typed.model.name == name.rsplit("-", 1)[0]
+        assert typed.model.name == (name.rsplit("-", 1)[0] if name not in EXPERIMENT_ARGS else "pythia-410m")
         assert typed.data.source == "indexed" and typed.schedule.total_steps == 143_000
         assert typed.source.hub == typed.model.hub_name and typed.source.optimizer == "fresh"
         # here nothing is missing but what a GPU user supplies: the Pile's path and a GPU
@@ -148,3 +152,157 @@ def test_config_error_keeps_its_problems_across_processes() -> None:
     err = pickle.loads(pickle.dumps(ConfigError(["first problem", "second problem"], where="training config")))
     assert err.problems == ["first problem", "second problem"] and err.where == "training config"
     assert str(err).startswith("2 problem(s) with the training config")
+
+
+# Each pythia-<size>-tail<N> is the pythia-resume base with its model and arm; the micro-batch is the model's.
+PYTHIA_EXPERIMENTS = {
+    "pythia-70m-tail7": ("pythia-70m", "tail7", 16), "pythia-160m-tail7": ("pythia-160m", "tail7", 16),
+    "pythia-410m-tail7": ("pythia-410m", "tail7", 8), "pythia-1.4b-tail7": ("pythia-1.4b", "tail7", 4),
+    "pythia-1.4b-tail21": ("pythia-1.4b", "tail21", 4),
+}
+
+
+def test_every_pythia_experiment_is_listed() -> None:
+    assert {e for e in EXPERIMENTS if e.startswith("pythia-")} == {*PYTHIA_EXPERIMENTS, "pythia-resume"}
+
+
+@pytest.mark.parametrize("name", sorted(PYTHIA_EXPERIMENTS))
+def test_pythia_experiments_resume_the_hub_model(name: str) -> None:
+    model, intervention, micro = PYTHIA_EXPERIMENTS[name]
+    typed = to_train_config(compose([f"+experiment={name}"]))
+    assert (typed.model.name, typed.intervention.name, typed.deepspeed.micro_batch_size) == (model, intervention, micro)
+    assert typed.model.micro_batch_size == micro
+    assert (typed.schedule.total_steps, typed.schedule.checkpoint_interval, typed.schedule.log_spaced_checkpoints) == (
+        143_000, 1_000, True)
+    assert typed.data.name == "pile" and typed.deepspeed.name == "zero1-gpu" and typed.deepspeed.precision == "bf16"
+    assert typed.source.hub == f"EleutherAI/{model}-deduped" and typed.source.revision is None
+    assert typed.source.optimizer == "fresh" and typed.source.path is None
+    assert typed.model.attn_implementation == "sdpa" and not typed.model.activation_checkpointing
+    assert not typed.save.start_checkpoint and typed.save.deepspeed_keep == []
+    assert typed.mode == "auto" and typed.data.rows_per_step == 1024
+
+
+def test_micro_batch_follows_the_model() -> None:
+    """Another size on a ready experiment, or any size on the base, takes that size's micro-batch."""
+    assert to_train_config(compose(["+experiment=pythia-160m-tail7", "model=pythia-1.4b"])).deepspeed.micro_batch_size == 4
+    typed = to_train_config(compose(["+experiment=pythia-resume", "model=pythia-2.8b", "intervention=control21"]))
+    assert typed.deepspeed.micro_batch_size == 8 and typed.source.hub == "EleutherAI/pythia-2.8b-deduped"
+    assert typed.intervention.arm == "control" and typed.intervention.fraction == 0.79
+    # the command line still sets the micro-batch itself
+    typed = to_train_config(compose(["+experiment=pythia-410m-tail7", "deepspeed.micro_batch_size=2"]))
+    assert typed.deepspeed.micro_batch_size == 2 and typed.model.micro_batch_size == 8
+    # off the GPU experiments the model's value is not used: the deepspeed config's micro-batch stays
+    assert to_train_config(compose(["model=pythia-410m"])).deepspeed.micro_batch_size == 16
+
+
+@pytest.mark.parametrize("missing", ["model", "intervention"])
+def test_pythia_resume_needs_a_model_and_an_arm(missing: str) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    given = {"model": "model=pythia-410m", "intervention": "intervention=tail7"}
+    given.pop(missing)
+    with pytest.raises(ConfigCompositionException, match=f"You must specify '{missing}'"):
+        compose(["+experiment=pythia-resume", *given.values()])
+
+
+# (overrides, config name) -> the schedule it composes to: total steps, checkpoint interval, log-spaced
+SCHEDULES = [
+    ([], "train", (1430, 10, True)),
+    (["schedule=pythia"], "train", (143_000, 1_000, True)),
+    (["schedule=test"], "train", (50, 5, True)),
+    (["+experiment=mini-test"], "train", (50, 5, True)),
+    (["+experiment=mini-synthetic"], "train", (1430, 10, True)),
+    (["+experiment=mini-gutenberg"], "train", (1430, 10, True)),
+    (["+experiment=mini-suite"], "train", (1430, 10, True)),
+    (["+experiment=pythia-70m-tail7"], "train", (143_000, 1_000, True)),
+    (["+experiment=pythia-70m-tail7", "schedule.total_steps=100000"], "train", (100_000, 1_000, True)),
+    ([], "rewrite", (143_000, 1_000, True)),
+    (["schedule=pythia-scaled"], "rewrite", (1430, 10, True)),
+]
+
+
+@pytest.mark.parametrize(("overrides", "config_name", "expected"), SCHEDULES)
+def test_schedule_group(overrides: list[str], config_name: str, expected: tuple[int, int, bool]) -> None:
+    import debias.rewrite_cli  # noqa: F401  (registers the rewrite's base config)
+
+    s = compose(overrides, config_name=config_name).schedule
+    assert (s.total_steps, s.checkpoint_interval, s.log_spaced_checkpoints) == expected
+
+
+def test_every_schedule_config_is_valid() -> None:
+    from debias.config import ScheduleConfig
+
+    names = sorted(p.stem for p in (CONF_DIR / "schedule").glob("*.yaml"))
+    assert names == ["pythia", "pythia-scaled", "test"]
+    for name in names:
+        node = compose([f"schedule={name}"]).schedule
+        schedule = ScheduleConfig(**node)
+        assert not schedule.problems()
+        assert schedule.checkpoint_steps()[:4] == [0, 1, 2, 4] and schedule.checkpoint_steps()[-1] == schedule.total_steps
+
+
+def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
+    """The gender YAML includes the full one: as lm-eval loads it, only its name and bias_type differ,
+    and lm-eval's TaskManager builds it from our folder with the 262 gender pairs and the same metrics."""
+    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from eval.suite import TASKS_DIR
+
+    full = load_yaml(TASKS_DIR / "crows_pairs_english.yaml", resolve_func=False)
+    gender = load_yaml(TASKS_DIR / "crows_pairs_english_gender.yaml", resolve_func=False)
+    assert gender == {**full, "task": "debias_crows_pairs_english_gender",
+                      "dataset_kwargs": {**full["dataset_kwargs"], "bias_type": "gender"}}
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    tasks = manager.load_task_or_group(["debias_crows_pairs_english", "debias_crows_pairs_english_gender"])
+    docs = {name: list(task.eval_docs) for name, task in tasks.items()}
+    assert len(docs["debias_crows_pairs_english"]) == 1508 and len(docs["debias_crows_pairs_english_gender"]) == 262
+    assert docs["debias_crows_pairs_english_gender"] == [d for d in docs["debias_crows_pairs_english"]
+                                                         if d["bias_type"] == "gender"]
+    metrics = {name: [m["metric"] for m in task.config.metric_list] for name, task in tasks.items()}
+    assert metrics["debias_crows_pairs_english_gender"] == metrics["debias_crows_pairs_english"] == [
+        "likelihood_diff", "pct_stereotype"]
+
+
+def _config_classes() -> list[type]:
+    """Every dataclass reachable from the apps' structured configs (train, rewrite, swap, eval, report)."""
+    import dataclasses
+    import typing
+
+    from debias.rewrite_cli import RewriteConfig
+    from debias.swap_cli import SwapFileConfig
+    from eval.config import EvaluateAppConfig, ReportAppConfig
+    from train.config import TrainConfig
+
+    seen: list[type] = []
+    todo: list[type] = [TrainConfig, RewriteConfig, SwapFileConfig, EvaluateAppConfig, ReportAppConfig]
+    while todo:
+        cls = todo.pop()
+        if cls not in seen:
+            seen.append(cls)
+            todo += [t for t in typing.get_type_hints(cls).values() if dataclasses.is_dataclass(t)]
+    return seen
+
+
+def test_every_config_field_is_documented_where_declared() -> None:
+    """A comment on a field's line, or a comment line right above it (the block it belongs to)."""
+    import ast
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    missing = []
+    classes = _config_classes()
+    for cls in classes:
+        src = textwrap.dedent("".join(inspect.getsourcelines(cls)[0]))
+        lines = src.splitlines()
+        comments = {t.start[0] for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+        for node in ast.parse(src).body[0].body:
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            on_line = any(n in comments for n in range(node.lineno, node.end_lineno + 1))
+            above = node.lineno - 1 in comments and lines[node.lineno - 2].lstrip().startswith("#")
+            if not (on_line or above):
+                missing.append(f"{cls.__module__}.{cls.__qualname__}.{node.target.id}")
+    assert len(classes) >= 25 and not missing, missing

@@ -36,23 +36,31 @@ class ModelConfig:
     (the deduplicated-Pile models, which the published intervention resumed).
     """
 
-    name: str = "mini-0.5m"
+    name: str = "mini-0.5m"  # the model's name, in run names and report folders (the conf/model file's name)
+    # Hugging Face repository with the step<N> revisions; None: not on the hub (pretrained here)
     hub_name: str | None = None
-    num_layers: int = 4
-    hidden_size: int = 64
-    num_heads: int = 4
-    intermediate_size: int | None = None
-    vocab_size: int = 2048
-    max_position_embeddings: int = 2048
-    rotary_pct: float = 0.25
-    rotary_base: float = 10_000.0
-    layer_norm_eps: float = 1e-5
-    lr: float = 2e-3
+    num_layers: int = 4  # transformer layers
+    hidden_size: int = 64  # width d of the residual stream
+    num_heads: int = 4  # attention heads; hidden_size must divide by it
+    intermediate_size: int | None = None  # MLP width; None: 4 x hidden_size
+    vocab_size: int = 2048  # embedding rows; Pythia's: 50,304 (50,432 and 50,688 for 6.9B, 12B)
+    max_position_embeddings: int = 2048  # positions the model takes (the HF config's)
+    rotary_pct: float = 0.25  # share of each head's dimensions with rotary embeddings, in (0, 1]
+    rotary_base: float = 10_000.0  # rotary embeddings' base
+    layer_norm_eps: float = 1e-5  # LayerNorm epsilon
+    lr: float = 2e-3  # peak learning rate (optim.lr=None takes this)
+    # init of every matrix but the output projections: one of INIT_METHODS (small_init, wang_init, normal)
     init_method: str = "small_init"
+    # init of the projections that write into the residual stream: one of INIT_METHODS
     output_layer_init_method: str = "wang_init"
-    init_std: float = 0.02
+    init_std: float = 0.02  # std of the normal init (and the HF config's initializer_range)
+    # one of ATTN_IMPLEMENTATIONS: eager, sdpa, flash_attention_2 (the gpu extra)
     attn_implementation: str = "sdpa"
+    # recompute activations in the backward pass: less memory, ~1/3 more compute
     activation_checkpointing: bool = False
+    # rows per GPU and pass when this size is resumed on GPUs (experiment=pythia-resume sets
+    # deepspeed.micro_batch_size to it); None: not used
+    micro_batch_size: int | None = None
 
     @property
     def ffn_size(self) -> int:
@@ -78,6 +86,8 @@ class ModelConfig:
         for key in ("init_method", "output_layer_init_method"):
             if getattr(self, key) not in INIT_METHODS:
                 out.append(f"model.{key}={getattr(self, key)!r} is not one of {', '.join(INIT_METHODS)}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            out.append(f"model.micro_batch_size={self.micro_batch_size} must be positive (or null)")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             out.append(f"model.attn_implementation={self.attn_implementation!r} is not one of "
                        f"{', '.join(ATTN_IMPLEMENTATIONS)}")
@@ -91,13 +101,13 @@ class OptimConfig:
     ``lr=None`` takes the model's peak rate. Biases and LayerNorm weights get no weight decay.
     """
 
-    lr: float | None = None
-    min_lr_ratio: float = 0.1
-    warmup_fraction: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    lr: float | None = None  # peak learning rate; None: model.lr
+    min_lr_ratio: float = 0.1  # the cosine's floor: min_lr_ratio x peak, in [0, 1]
+    warmup_fraction: float = 0.01  # linear warmup over this share of total_steps, in [0, 1)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # AdamW's two betas, each in [0, 1)
+    eps: float = 1e-8  # AdamW's epsilon
+    weight_decay: float = 0.1  # decoupled weight decay (none on biases and LayerNorm weights)
+    grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
 
     def problems(self) -> list[str]:
         out = []
@@ -129,20 +139,22 @@ class DeepSpeedConfig:
     rank waits in a collective for the others before it fails (a rank that died or hung).
     """
 
-    name: str = "zero1-cpu"
-    device: str = "cpu"
-    zero_stage: int = 1
-    precision: str = "fp32"
-    micro_batch_size: int = 4
+    name: str = "zero1-cpu"  # the conf/deepspeed file's name
+    device: str = "cpu"  # one of DEVICES: cpu, gpu
+    zero_stage: int = 1  # ZeRO stage: 0, 1 or 2
+    precision: str = "fp32"  # one of PRECISIONS: fp32, bf16, fp16 (fp16 on GPUs only)
+    micro_batch_size: int = 4  # rows per rank and pass
+    # passes per step; None: rows_per_step / (micro_batch_size x world size)
     gradient_accumulation_steps: int | None = None
+    # torch.optim.AdamW (bit-exact reloads, no compiled op); false: DeepSpeed's FusedAdam
     torch_adam: bool = True
-    backend: str | None = None
-    overlap_comm: bool = False
-    contiguous_gradients: bool = True
-    reduce_bucket_size: int = 500_000_000
-    allgather_bucket_size: int = 500_000_000
-    threads: int | None = None
-    collective_timeout_s: int = 900
+    backend: str | None = None  # torch.distributed backend; None: gloo on CPU, nccl on GPUs
+    overlap_comm: bool = False  # overlap gradient reduction with the backward pass
+    contiguous_gradients: bool = True  # copy gradients into one buffer as they are made (less fragmentation)
+    reduce_bucket_size: int = 500_000_000  # elements reduced at a time
+    allgather_bucket_size: int = 500_000_000  # elements all-gathered at a time
+    threads: int | None = None  # torch CPU threads; None: torch's default
+    collective_timeout_s: int = 900  # seconds a rank waits in a collective for the others before it fails
 
     @property
     def dist_backend(self) -> str:
@@ -181,11 +193,13 @@ class SourceConfig:
     run directory's ``deepspeed/``; an error when there is none) or ``auto`` (loaded when present).
     """
 
+    # a Hugging Face directory (or a run directory: its checkpoints/step<start>) to start from
     path: str | None = None
-    hub: str | None = None
-    revision: str | None = None
-    cache_dir: str | None = None
-    optimizer: str = "fresh"
+    hub: str | None = None  # instead of path: a hub repository, e.g. EleutherAI/pythia-410m-deduped
+    revision: str | None = None  # the hub revision; None: step<start>
+    cache_dir: str | None = None  # where hub downloads go; None: the Hugging Face cache
+    optimizer: str = "fresh"  # one of OPTIMIZER_STATES: fresh, loaded, auto
+    # DeepSpeed checkpoints for optimizer=loaded/auto; None: <run dir>/deepspeed
     deepspeed_dir: str | None = None
 
     def problems(self) -> list[str]:
@@ -211,10 +225,12 @@ class SaveConfig:
     weights it started from as ``checkpoints/step<start>``, so its series is complete alone.
     """
 
-    hf_checkpoints: bool = True
-    deepspeed_checkpoints: bool = True
+    hf_checkpoints: bool = True  # write checkpoints/step<N> (Hugging Face format) on every checkpoint step
+    deepspeed_checkpoints: bool = True  # write DeepSpeed checkpoints (for resume=auto) on the same steps
+    # fractions of training whose DeepSpeed checkpoint is kept besides the latest, each in (0, 1)
     deepspeed_keep: list[float] = field(default_factory=lambda: [0.79, 0.93])
-    deepspeed_keep_all: bool = False
+    deepspeed_keep_all: bool = False  # keep every DeepSpeed checkpoint
+    # a resumed run also writes the weights it started from as checkpoints/step<start>
     start_checkpoint: bool = True
 
     def problems(self) -> list[str]:
@@ -233,14 +249,16 @@ class StudyConfig:
     ``data.heldout`` names a text.
     """
 
+    # pretraining seeds, each its own baseline; distinct and not negative
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # intervention configs resumed from each baseline (not none: the baseline always runs)
     arms: list[str] = field(default_factory=lambda: ["tail7", "tail21", "control7", "control21"])
-    parallel: int = 2
-    evaluate: bool = True
-    report: bool = True
-    report_dir: str = "${runs_root}/report/${model.name}-${data.name}"
-    heldout_documents: int = 400
-    heldout_seed_offset: int = 1000
+    parallel: int = 2  # runs at a time
+    evaluate: bool = True  # evaluate every run's checkpoints with eval
+    report: bool = True  # write the report (needs evaluate)
+    report_dir: str = "${runs_root}/report/${model.name}-${data.name}"  # where the report goes
+    heldout_documents: int = 400  # synthetic held-out stories for perplexity
+    heldout_seed_offset: int = 1000  # the held-out stories' seed: data.synthetic.seed + this
 
     def problems(self) -> list[str]:
         out = []
@@ -280,30 +298,32 @@ class TrainConfig:
     source rows) or ``full`` (the whole ``.bin``'s sha256 too).
     """
 
-    mode: str = "auto"
-    seed: int = 0
-    name: str = "${model.name}-${data.name}-s${seed}-${intervention.name}"
-    runs_root: str = "runs"
-    run_dir: str = "${runs_root}/${name}"
+    mode: str = "auto"  # one of MODES: auto, pretrain, resume, study
+    seed: int = 0  # initialisation and data-order seed; not negative
+    name: str = "${model.name}-${data.name}-s${seed}-${intervention.name}"  # the run's name
+    runs_root: str = "runs"  # folder of every run, data order and report
+    run_dir: str = "${runs_root}/${name}"  # this run's directory
+    # the run a resumed arm starts from when source names none
     baseline_run: str = "${runs_root}/${model.name}-${data.name}-s${seed}-none"
+    # where data orders (and their tails) are built and cached
     data_orders_dir: str = "${runs_root}/data_orders"
-    tail: str | None = None
-    rewrite_workers: int = 1
-    tail_check: str = "sample"
-    resume: str = "never"
-    overwrite: bool = False
-    progress: bool = True
-    log_every: int = 50
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    intervention: InterventionConfig = field(default_factory=InterventionConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    save: SaveConfig = field(default_factory=SaveConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    study: StudyConfig = field(default_factory=StudyConfig)
+    tail: str | None = None  # the rewritten tail; None: <data order folder>/tails/<direction>-<start>-<end>
+    rewrite_workers: int = 1  # processes for a tail rewritten on first use
+    tail_check: str = "sample"  # one of TAIL_CHECKS: sample, full
+    resume: str = "never"  # one of RESUME_POLICIES: never, auto (continue from the last complete checkpoint)
+    overwrite: bool = False  # replace an existing run directory
+    progress: bool = True  # tqdm progress bars (rank 0)
+    log_every: int = 50  # steps between log lines
+    model: ModelConfig = field(default_factory=ModelConfig)  # conf/model
+    data: DataConfig = field(default_factory=DataConfig)  # conf/data
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)  # conf/intervention: the arm
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # conf/schedule
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)  # conf/deepspeed
+    optim: OptimConfig = field(default_factory=OptimConfig)  # AdamW and the learning-rate schedule
+    source: SourceConfig = field(default_factory=SourceConfig)  # where a resumed run's weights come from
+    save: SaveConfig = field(default_factory=SaveConfig)  # what the run writes
+    eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval: how mode=study evaluates
+    study: StudyConfig = field(default_factory=StudyConfig)  # what mode=study runs
 
     def problems(self) -> list[str]:
         out = []
