@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 RECORDS = ("run.json", "log.jsonl", "checkpoints", "deepspeed")
 # Sections of the resolved config that must not change when a killed run is continued: anything
-# here changes the numbers the continued run would compute.
+# here changes the numbers the continued run would compute. MAY_DIFFER: settings of speed and memory
+# (the micro-batch with a fixed global batch only regroups the accumulation).
 FROZEN = ("mode", "seed", "model", "data", "intervention", "schedule", "optim", "source")
-MAY_DIFFER = {("model", "attn_implementation"), ("model", "activation_checkpointing")}
+MAY_DIFFER = {("model", "attn_implementation"), ("model", "activation_checkpointing"), ("model", "micro_batch_size")}
 
 
 class RunExistsError(DebiasError, FileExistsError):
