@@ -63,8 +63,11 @@ def test_every_experiment_composes_without_an_unknown_key() -> None:
     from train import compose
     from train.config import TrainConfig
 
+    from tests.test_configs import EXPERIMENT_ARGS  # a base such as pythia-resume asks for its model and arm
+
     for experiment in sorted((REPO / "conf" / "experiment").glob("*.yaml")):
-        assert unknown_keys(compose([f"+experiment={experiment.stem}"]), TrainConfig) == [], experiment.stem
+        overrides = [f"+experiment={experiment.stem}", *EXPERIMENT_ARGS.get(experiment.stem, [])]
+        assert unknown_keys(compose(overrides), TrainConfig) == [], experiment.stem
 
 
 def test_eval_refuses_an_unknown_key(tmp_path: Path) -> None:
