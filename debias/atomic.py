@@ -60,10 +60,12 @@ def honour_umask(folder: str | os.PathLike) -> None:
 
 
 @contextmanager
-def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False, keep_existing: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is renamed to ``dest``, on error removed.
 
-    A directory target replaces any existing directory of that name only after it is complete.
+    A directory target replaces any existing directory of that name only after it is complete;
+    with ``keep_existing`` one that another process finished first is kept and ours dropped (two
+    builders of the same content-addressed folder).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,13 @@ def atomic_path(dest: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
             raise with_path(exc, dest) from exc
         if is_dir:
             honour_umask(tmp)
-            if dest.exists():
+            if keep_existing:
+                try:
+                    os.rename(tmp, dest)
+                except OSError:
+                    if not dest.is_dir():
+                        raise
+            elif dest.exists():
                 old = dest.with_name(f".{dest.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(dest, old)

@@ -72,12 +72,6 @@ def train_bpe(
         log.info("BPE: the corpus supports only %d of the %d tokens asked for", got, vocab_size)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = atomic.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        tok.save(tmp)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic.atomic_path(out_path) as tmp:
+        tok.save(str(tmp))
     return out_path

@@ -214,16 +214,6 @@ def _resolve_corpus(corpus: str) -> Path:
     return resolve(corpus) if Path(corpus).suffix else resolve_dir(corpus)
 
 
-def _publish_dir(tmp: Path, dest: Path) -> None:
-    """Rename a finished directory into place; if another process got there first, keep theirs."""
-    try:
-        os.rename(tmp, dest)
-    except OSError:
-        if not (dest / ORDER_META).is_file():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def run_data_order(
     data_cfg: DataConfig,
     schedule: ScheduleConfig,
@@ -330,8 +320,8 @@ def prepare_data_order(
         return dest / "data", dest / "tokenizer.json"
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(atomic.mkdtemp(dir=out_dir, prefix=f".{dest.name}.", suffix=".tmp"))
-    try:
+    # Another process building the same order first: its folder is kept, ours dropped.
+    with atomic.atomic_path(dest, is_dir=True, keep_existing=True) as tmp:
         shutil.copyfile(tok_path, tmp / "tokenizer.json")
         summary = build_data_order(
             docs,
@@ -356,10 +346,6 @@ def prepare_data_order(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / ORDER_META).write_text(json.dumps(meta, indent=2) + "\n")
-        _publish_dir(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     log.info(
         "data order %s: %d rows of %d tokens (%d steps of %d rows)",
         dest,

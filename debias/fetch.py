@@ -131,16 +131,11 @@ def _download(url: str, dest: Path, sha256: str) -> None:
     """Stream ``url`` to a temporary file beside ``dest``, check its hash, then rename it in place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s -> %s", url, dest)
-    fd, tmp = atomic.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+    with urllib.request.urlopen(url, timeout=60) as resp, atomic.atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out:
             while block := resp.read(1 << 20):
                 digest.update(block)
                 out.write(block)
         if digest.hexdigest() != sha256:
             raise ChecksumError(f"{url}: downloaded sha256 {digest.hexdigest()} does not match the pinned {sha256}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

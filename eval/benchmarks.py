@@ -21,6 +21,9 @@ import numpy as np
 
 from debias.errors import DebiasError
 from debias.fetch import resolve, resolve_dir
+from debias.text_corpus import (
+    strip_gutenberg,  # the training corpus's own rules: held-out text is cleaned alike
+)
 
 log = logging.getLogger(__name__)
 
@@ -249,10 +252,6 @@ def lambada_docs(path: str | Path | None = None, *, limit: int | None = None, se
 
 
 # ---------------------------------------------------------------- held-out text
-_PG_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
-_PG_END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
-
-
 def heldout_files(path: str | Path | None = None) -> list[Path]:
     """The .txt / .jsonl files of a held-out file or folder (default: ``gutenberg_corpus/heldout``).
 
@@ -308,16 +307,6 @@ def read_documents(path: Path) -> list[str]:
             raise BenchmarkFormatError(path, line_no, '"text" is not a string', "Write one {\"text\": ...} object per line.")
         docs.append(doc)
     return docs
-
-
-def strip_gutenberg(text: str) -> str:
-    """The book between Project Gutenberg's START and END markers (the whole text when there are none)."""
-    start, end = _PG_START.search(text), _PG_END.search(text)
-    if start:
-        text = text[start.end():] if not end or end.start() < start.end() else text[start.end(): end.start()]
-    elif end:
-        text = text[: end.start()]
-    return text
 
 
 def heldout_docs(

@@ -8,24 +8,11 @@ exercised without a training run.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from debias.atomic import atomic_path, write_json
-
-SPECIAL = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-           "pad_token": "<|padding|>"}
-
-
-def write_tokenizer_files(tokenizer_json: str | Path, dest: Path, model_max_length: int = 2048) -> None:
-    """tokenizer.json plus the two small files ``AutoTokenizer`` needs, GPT-NeoX's special tokens."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tokenizer_json, dest / "tokenizer.json")
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", **SPECIAL, "model_max_length": model_max_length,
-              "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False}
-    (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (dest / "special_tokens_map.json").write_text(json.dumps(SPECIAL, indent=2) + "\n")
+from debias.tokenizer_files import write_tokenizer_files
 
 
 def tokenizer_vocab_size(tokenizer_json: str | Path) -> int:
@@ -52,7 +39,7 @@ def make_checkpoint(dest: str | Path, tokenizer_json: str | Path, *, seed: int =
     dest = Path(dest)
     with atomic_path(dest, is_dir=True) as tmp:
         model.save_pretrained(tmp)
-        write_tokenizer_files(tokenizer_json, tmp, max_positions)
+        write_tokenizer_files(tokenizer_json, tmp, model_max_length=max_positions)
         if state is not None:
             write_json(tmp / "trainer_state.json", state)
     return dest

@@ -16,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from debias import pronouns
 from debias.fetch import resolve
 from eval.benchmarks import BenchmarkFormatError, decoding, subsample
 
 TYPES = (1, 2)
 SPLITS = ("dev", "test")
 IRREGULAR_FILE = Path(__file__).with_name("tasks") / "winobias_irregular_pairs.tsv"
-MASCULINE = frozenset({"he", "him", "his", "himself"})
-FEMININE = frozenset({"she", "her", "hers", "herself"})
+MASCULINE, FEMININE = frozenset(pronouns.MASCULINE), frozenset(pronouns.FEMININE)
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FIX = "Restore the original WinoBias files (see debias/data_registry.json for their URLs and sha256)."
 

@@ -6,7 +6,6 @@ Each is written to a temporary folder and renamed, so a ``step<N>`` folder that 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,13 @@ from transformers.utils import logging as hf_logging
 
 from debias.atomic import atomic_path, write_json
 from debias.input_errors import is_write_failure, with_path
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+from debias.tokenizer_files import TOKENIZER_FILES, write_tokenizer_files
 
 
 def write_tokenizer(tokenizer_json: str | Path, dest: Path, *, model_max_length: int) -> Path:
-    """The tokenizer files every checkpoint carries, written once into ``dest`` (GPT-NeoX's special
-    tokens: ``<|endoftext|>`` for bos/eos/unk, ``<|padding|>`` for padding)."""
-    special = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-               "pad_token": "<|padding|>"}
+    """The tokenizer files every checkpoint carries, written once into the folder ``dest`` (all at once)."""
     with atomic_path(dest, is_dir=True) as tmp:
-        shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
-        config = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "model_max_length": model_max_length,
-                  "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False}
-        (tmp / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        (tmp / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+        write_tokenizer_files(tokenizer_json, tmp, model_max_length=model_max_length)
     return dest
 
 
