@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m train +experiment=mini-suite
+	$(PY) -m debias.study +experiment=mini-suite
 
 # The README's results section, from the report `make demo` wrote.
 readme-results: $(STAMP)

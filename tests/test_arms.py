@@ -81,16 +81,17 @@ def test_each_new_arm_composes_at_the_21_percent_start(name: str, tmp_path: Path
 
 
 def test_the_study_can_move_below_saturation_and_the_synthetic_corpus_keeps_1(tmp_path: Path) -> None:
-    suite = to_train_config(compose(["+experiment=mini-suite", "data=synthetic80", f"runs_root={tmp_path}"]))
+    from debias.study.run import compose_study, plan_study, to_study_config
+
+    suite = to_study_config(compose_study(["+experiment=mini-suite", "data=synthetic80", f"runs_root={tmp_path}"]))
     assert suite.data.synthetic.stereotype_rate == 0.8 and suite.data.seq_length == 128
-    assert to_train_config(compose(["+experiment=mini-suite"])).data.synthetic.stereotype_rate == 0.8  # the study's
-    assert to_train_config(compose(["+experiment=mini-suite", "data=synthetic"])).data.synthetic.stereotype_rate == 1.0
-    from train.study import plan_study
+    assert to_study_config(compose_study(["+experiment=mini-suite"])).data.synthetic.stereotype_rate == 0.8  # the study's
+    assert to_study_config(compose_study(["+experiment=mini-suite", "data=synthetic"])).data.synthetic.stereotype_rate == 1.0
 
     arms = ["tail21", "control21", *NEW_ARMS]
     overrides = ["+experiment=mini-suite", "data=synthetic80", f"study.arms=[{','.join(arms)}]",
                  f"runs_root={tmp_path}"]
-    runs = plan_study(to_train_config(compose(overrides)), overrides)
+    runs = plan_study(to_study_config(compose_study(overrides)), overrides)
     assert {arm for _, arm in runs} == {"none", *arms}
     assert all(run.data.synthetic.stereotype_rate == 0.8 for run in runs.values())
 

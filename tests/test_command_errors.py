@@ -209,9 +209,9 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.fetch import DataNotFoundError
     from debias.indexed import IndexedDatasetError
     from debias.input_errors import InputError
+    from debias.study.jobs import JobsFailed
     from debias.tail_engine import OutputWriteError
     from eval.benchmarks import BenchmarkFormatError
-    from train.jobs import JobsFailed
     from train.rundir import RunExistsError
 
     errors = [

@@ -10,11 +10,11 @@ import torch
 
 from debias.config_errors import ConfigError
 from train import compose, make_plan
+from train.compose_config import study_keys
 from train.config import CONF_DIR
 from train.engine import ds_config
 from train.model import hf_config
 from train.plan import to_train_config
-from train.study import plan_study
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -69,8 +69,40 @@ def test_deepspeed_configs(name: str) -> None:
 EXPERIMENT_ARGS = {"pythia-resume": ["model=pythia-410m", "intervention=tail7"]}
 
 
+# The experiments that are whole studies (python -m debias.study): they set study.* and eval.* keys.
+STUDIES = sorted(name for name in EXPERIMENTS if study_keys([f"+experiment={name}"]))
+
+
+def test_the_suites_are_the_studies() -> None:
+    assert STUDIES == ["gutenberg-suite", "mini-suite"]
+
+
+def test_a_study_composed_as_one_run_is_refused_with_the_study_command() -> None:
+    with pytest.raises(ConfigError, match=r"experiment=mini-suite is a study \(it sets study\.\* and eval\.\*\): "
+                       r"run it with python -m debias\.study \+experiment=mini-suite"):
+        compose(["+experiment=mini-suite"])
+    with pytest.raises(ConfigError) as err:
+        make_plan(compose(["+experiment=mini-test", "+study.seeds=[1]"]))
+    assert any(p.startswith("study:") for p in err.value.problems)
+    assert any("python -m debias.study" in p for p in err.value.problems)
+    assert "mode=study is gone" not in str(err.value)
+    with pytest.raises(ConfigError, match="mode=study: the whole study is its own command"):
+        compose(["mode=study", "eval=quick"])
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
+    if name in STUDIES:
+        from debias.study.run import compose_study, plan_study, to_study_config
+
+        overrides = [f"+experiment={name}", f"runs_root={tmp_path}"]
+        study = to_study_config(compose_study(overrides))
+        runs = plan_study(study, overrides)
+        assert len(runs) == len(study.study.seeds) * (1 + len(study.study.arms))
+        for seed in study.study.seeds:  # each seed's baseline could start now; its arms wait for it
+            plan = make_plan(runs[(seed, "none")])
+            assert plan.mode == "pretrain" and plan.cfg.seed == seed
+        return
     cfg = compose([f"+experiment={name}", f"runs_root={tmp_path}", *EXPERIMENT_ARGS.get(name, [])])
     typed = to_train_config(cfg)
     if name.startswith("pythia-"):
@@ -82,13 +114,6 @@ def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
             make_plan(cfg)
         for problem in err.value.problems:
             assert "indexed_path" in problem or "CUDA" in problem or "flash" in problem, problem
-    elif typed.mode == "study":
-        overrides = [f"+experiment={name}", f"runs_root={tmp_path}"]
-        runs = plan_study(typed, overrides)
-        assert len(runs) == len(typed.study.seeds) * (1 + len(typed.study.arms))
-        for seed in typed.study.seeds:  # each seed's baseline could start now; its arms wait for it
-            plan = make_plan(runs[(seed, "none")])
-            assert plan.mode == "pretrain" and plan.cfg.seed == seed
     else:
         plan = make_plan(cfg)
         assert plan.mode == "pretrain" and plan.start_step == 0 and plan.end_step == typed.schedule.total_steps
@@ -213,7 +238,7 @@ SCHEDULES = [
     (["+experiment=mini-test"], "train", (50, 5, True)),
     (["+experiment=mini-synthetic"], "train", (1430, 10, True)),
     (["+experiment=mini-gutenberg"], "train", (1430, 10, True)),
-    (["+experiment=mini-suite"], "train", (1430, 10, True)),
+    (["+experiment=mini-suite"], "study", (1430, 10, True)),
     (["+experiment=pythia-70m-tail7"], "train", (143_000, 1_000, True)),
     (["+experiment=pythia-70m-tail7", "schedule.total_steps=100000"], "train", (100_000, 1_000, True)),
     ([], "rewrite", (143_000, 1_000, True)),
@@ -224,6 +249,7 @@ SCHEDULES = [
 @pytest.mark.parametrize(("overrides", "config_name", "expected"), SCHEDULES)
 def test_schedule_group(overrides: list[str], config_name: str, expected: tuple[int, int, bool]) -> None:
     import debias.rewrite_cli  # noqa: F401  (registers the rewrite's base config)
+    import debias.study.config  # noqa: F401  (and the study's)
 
     s = compose(overrides, config_name=config_name).schedule
     assert (s.total_steps, s.checkpoint_interval, s.log_spaced_checkpoints) == expected
@@ -265,17 +291,18 @@ def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
 
 
 def _config_classes() -> list[type]:
-    """Every dataclass reachable from the apps' structured configs (train, rewrite, swap, eval, report)."""
+    """Every dataclass reachable from the apps' structured configs (train, rewrite, swap, eval, report, study)."""
     import dataclasses
     import typing
 
     from debias.rewrite_cli import RewriteConfig
+    from debias.study.config import StudyAppConfig
     from debias.swap_cli import SwapFileConfig
     from eval.config import EvaluateAppConfig, ReportAppConfig
     from train.config import TrainConfig
 
     seen: list[type] = []
-    todo: list[type] = [TrainConfig, RewriteConfig, SwapFileConfig, EvaluateAppConfig, ReportAppConfig]
+    todo: list[type] = [TrainConfig, RewriteConfig, SwapFileConfig, EvaluateAppConfig, ReportAppConfig, StudyAppConfig]
     while todo:
         cls = todo.pop()
         if cls not in seen:

@@ -60,14 +60,21 @@ def test_a_key_the_configs_do_not_define_is_refused_with_the_other_problems() ->
 
 def test_every_experiment_composes_without_an_unknown_key() -> None:
     from debias.config_keys import unknown_keys
+    from debias.study.config import StudyAppConfig
+    from debias.study.run import compose_study
+    from tests.test_configs import (  # a base such as pythia-resume asks for its model and arm
+        EXPERIMENT_ARGS,
+        STUDIES,
+    )
     from train import compose
     from train.config import TrainConfig
 
-    from tests.test_configs import EXPERIMENT_ARGS  # a base such as pythia-resume asks for its model and arm
-
     for experiment in sorted((REPO / "conf" / "experiment").glob("*.yaml")):
         overrides = [f"+experiment={experiment.stem}", *EXPERIMENT_ARGS.get(experiment.stem, [])]
-        assert unknown_keys(compose(overrides), TrainConfig) == [], experiment.stem
+        if experiment.stem in STUDIES:  # python -m debias.study
+            assert unknown_keys(compose_study(overrides), StudyAppConfig) == [], experiment.stem
+        else:
+            assert unknown_keys(compose(overrides), TrainConfig) == [], experiment.stem
 
 
 def test_eval_refuses_an_unknown_key(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The study's job graph through Hydra's launchers (train.jobs): the local joblib pool by default
+"""The study's job graph through Hydra's launchers (debias.study.jobs): the local joblib pool by default
 and submitit's executor, waves in dependency order, a failure that stops only its dependents and
 is named with its log, and a rerun that does only what is left."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from debias.study.jobs import Job, JobsFailed, execute, launcher_overrides, waves
 from tests.jobs_helper import make
-from train.jobs import Job, JobsFailed, execute, launcher_overrides, waves
 
 
 def graph(tmp: Path) -> list[Job]:

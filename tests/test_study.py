@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from debias.study import compose_study, run_study
 from eval import compare_arms
 from eval.config import EvalConfig
 from eval.runner import evaluate_run
-from train import compose
-from train.study import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "eval.tasks.crows_pairs.enabled=false", "eval.tasks.lambada.enabled=false",
         "eval.tasks.winogender.enabled=false", "eval.tasks.winobias.coreference=false",
     ]
-    cfg = compose(overrides)
+    cfg = compose_study(overrides)
     result = run_study(cfg, overrides)
     eval_cfg: EvalConfig = result.eval_config
     finals = {arm: [evaluate_run(result.run_dirs[(s, arm)], eval_cfg, compute=False)[-1] for s in SEEDS]

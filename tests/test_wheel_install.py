@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("debias", "train", "eval")
-COMMANDS = ("debias-swap", "debias-rewrite", "debias-train", "debias-eval", "debias-report")
+COMMANDS = ("debias-swap", "debias-rewrite", "debias-train", "debias-eval", "debias-report", "debias-study")
 
 # Runs one installed console script and records, at exit, the file of every project module the
 # process imported: the .venv may hold an editable install of a checkout, whose finder would
@@ -148,6 +148,11 @@ def test_installed_commands_compose_their_configs(installed):
     cfg = OmegaConf.create(report)
     assert list(cfg.runs) == ["runs/a", "runs/b"] and cfg.out == "report" and cfg.evaluate_missing is True
     assert list(cfg.eval.tasks.crows_pairs.subsets) == ["all", "gender"]
+
+    study, _ = _run(installed, "debias-study", "--cfg", "job", "--resolve", "+experiment=mini-suite")
+    cfg = OmegaConf.create(study)
+    assert list(cfg.study.seeds) == [0, 1, 2, 3, 4, 5] and cfg.eval.checkpoints.count == 4
+    assert cfg.data.name == "synthetic80" and cfg.model.name == "mini-0.5m"
 
     rewrite, _ = _run(installed, "debias-rewrite", "--cfg", "job", "--resolve", "intervention=tail21")
     cfg = OmegaConf.create(rewrite)

@@ -15,13 +15,12 @@ from hydra.core.config_store import ConfigStore
 from debias.conf_dir import CONF_DIR as CONF_DIR  # re-exported: jobs, compose_config, __main__
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
 from debias.config import register_configs as register_data_configs
-from eval.config import EvalConfig
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 INIT_METHODS = ("small_init", "wang_init", "normal")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("cpu", "gpu")
-MODES = ("auto", "pretrain", "resume", "study")
+MODES = ("auto", "pretrain", "resume")
 RESUME_POLICIES = ("never", "auto")
 OPTIMIZER_STATES = ("fresh", "loaded", "auto")
 TAIL_CHECKS = ("sample", "full")  # train.tail_check
@@ -239,52 +238,11 @@ class SaveConfig:
 
 
 @dataclass
-class StudyConfig:
-    """A whole study (``mode=study``, ``train.study``): a baseline for each seed, each arm in
-    ``arms`` (intervention configs) resumed from it, every run's checkpoints evaluated with
-    ``eval``, and the report written to ``report_dir``. ``parallel``: processes at a time.
-
-    For the synthetic corpus, held-out perplexity is measured on ``heldout_documents`` stories of
-    seed ``data.synthetic.seed + heldout_seed_offset`` unless ``eval.tasks.heldout.path`` or
-    ``data.heldout`` names a text.
-    """
-
-    # pretraining seeds, each its own baseline; distinct and not negative
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    # intervention configs resumed from each baseline (not none: the baseline always runs)
-    arms: list[str] = field(default_factory=lambda: ["tail7", "tail21", "control7", "control21"])
-    parallel: int = 2  # runs at a time
-    evaluate: bool = True  # evaluate every run's checkpoints with eval
-    report: bool = True  # write the report (needs evaluate)
-    report_dir: str = "${runs_root}/report/${model.name}-${data.name}"  # where the report goes
-    heldout_documents: int = 400  # synthetic held-out stories for perplexity
-    heldout_seed_offset: int = 1000  # the held-out stories' seed: data.synthetic.seed + this
-
-    def problems(self) -> list[str]:
-        out = []
-        if not self.seeds:
-            out.append("study.seeds is empty; list the pretraining seeds, e.g. study.seeds=[0,1,2]")
-        if len(set(self.seeds)) != len(self.seeds):
-            out.append(f"study.seeds={list(self.seeds)} repeats a seed")
-        if any(s < 0 for s in self.seeds):
-            out.append(f"study.seeds={list(self.seeds)} has a negative seed")
-        if "none" in self.arms:
-            out.append("study.arms lists 'none': the baseline of each seed is always trained; list only the "
-                       "intervention and control arms")
-        if self.parallel < 1:
-            out.append(f"study.parallel={self.parallel} must be at least 1")
-        if self.heldout_documents < 1:
-            out.append(f"study.heldout_documents={self.heldout_documents} must be at least 1")
-        if self.report and not self.evaluate:
-            out.append("study.report=true needs study.evaluate=true (the report reads the evaluations)")
-        return out
-
-
-@dataclass
 class TrainConfig:
     """One run: one arm of one seed. ``mode=auto`` pretrains the baseline arm (intervention=none)
-    and resumes the others; ``mode=study`` runs the whole study ``study`` describes instead. ``resume=auto`` continues a killed run from its last complete
-    checkpoint; ``overwrite=true`` replaces an existing run directory (never done silently).
+    and resumes the others (the whole study of several seeds and arms, evaluated, is
+    ``debias.study``'s config, which adds to these fields). ``resume=auto`` continues a killed run
+    from its last complete checkpoint; ``overwrite=true`` replaces an existing run directory (never done silently).
 
     ``seed`` selects the initialisation and, for data orders built here, the shuffle
     (``data.shuffle_seed + seed``), so several seeds give independent pretraining runs. A resumed
@@ -298,7 +256,7 @@ class TrainConfig:
     source rows) or ``full`` (the whole ``.bin``'s sha256 too).
     """
 
-    mode: str = "auto"  # one of MODES: auto, pretrain, resume, study
+    mode: str = "auto"  # one of MODES: auto, pretrain, resume
     seed: int = 0  # initialisation and data-order seed; not negative
     name: str = "${model.name}-${data.name}-s${seed}-${intervention.name}"  # the run's name
     runs_root: str = "runs"  # folder of every run, data order and report
@@ -322,8 +280,6 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)  # AdamW and the learning-rate schedule
     source: SourceConfig = field(default_factory=SourceConfig)  # where a resumed run's weights come from
     save: SaveConfig = field(default_factory=SaveConfig)  # what the run writes
-    eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval: how mode=study evaluates
-    study: StudyConfig = field(default_factory=StudyConfig)  # what mode=study runs
 
     def problems(self) -> list[str]:
         out = []
@@ -342,8 +298,6 @@ class TrainConfig:
         if self.log_every < 1:
             out.append(f"log_every={self.log_every} must be positive")
         # intervention and schedule are checked together by debias.intervention (train.plan)
-        if self.mode == "study":
-            out.extend(self.study.problems() + self.eval.problems())
         for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save):
             out.extend(part.problems())
         return out

@@ -121,8 +121,13 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
     """Resolve ``cfg`` into a Plan; raises ``ConfigError`` listing every problem found."""
     problems = Problems("training config")
     if isinstance(cfg, DictConfig):
-        for p in unknown_keys(cfg, TrainConfig):
+        unknown = unknown_keys(cfg, TrainConfig)
+        for p in unknown:
             problems.add(p)
+        if any(p.startswith(("study", "eval")) for p in unknown):
+            from train.compose_config import STUDY_COMMAND
+
+            problems.add(f"study.* and eval.* are keys of the whole study, not of one run: run it with {STUDY_COMMAND}")
     cfg = to_train_config(cfg)
     for p in cfg.problems():
         problems.add(p)

@@ -136,7 +136,8 @@ def _context(overrides: Sequence[str], sweep_dir: Path) -> tuple[Any, DictConfig
     from hydra.core.utils import setup_globals
     from hydra.types import HydraContext, RunMode
 
-    from train.config import CONF_DIR, register_configs
+    from debias.conf_dir import CONF_DIR
+    from train.config import register_configs
 
     register_configs()
     setup_globals()

@@ -1,9 +1,13 @@
 """The whole study in one command: pretrain several seeds, resume every intervention and control
 arm from each, evaluate every run's checkpoint series, compare the arms and write the report.
 
-    python -m train +experiment=mini-suite            # what `make demo` runs
+    python -m debias.study +experiment=mini-suite     # what `make demo` runs
 
-Each unit of work is a job (``train.jobs``) sent through a Hydra launcher: by default a local
+Each run is composed from the study's overrides less the study's own keys (``run_overrides``) and
+trained by ``train``; each run's checkpoints are evaluated by ``eval``. This package is the one
+place that uses both: neither ``train`` nor ``eval`` imports the other, or this.
+
+Each unit of work is a job (``debias.study.jobs``) sent through a Hydra launcher: by default a local
 pool of ``study.parallel`` processes, on Slurm with ``hydra/launcher=slurm-1gpu`` (or another
 preset in conf/hydra/launcher/); each starts once what it needs is done. Every job skips
 what is already done (``resume=auto`` for training, per-checkpoint caches for evaluation), so a
@@ -23,14 +27,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from debias.atomic import write_json
 from debias.config_errors import Problems
 from debias.errors import DebiasError
 from debias.intervention import intervention_steps
+from debias.study.config import STUDY_KEYS, StudyAppConfig, register_configs
+from debias.study.jobs import Job, JobsFailed, execute
 from train.config import TrainConfig
-from train.jobs import Job, JobsFailed, execute
 
 log = logging.getLogger(__name__)
 
@@ -54,39 +59,64 @@ class StudyError(DebiasError, RuntimeError):
 
 
 def run_overrides(overrides: Sequence[str], *, seed: int, arm: str) -> list[str]:
-    """The overrides of one run of the study: the user's, less those the study decides."""
-    kept = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in _OWN_KEYS]
+    """The overrides of one run of the study: the user's, less the study's own keys (``study.*``,
+    ``eval.*``) and those the study decides for each run."""
+    def key(o: str) -> str:
+        return o.lstrip("+~").split("=", 1)[0]
+
+    kept = [o for o in overrides if key(o) not in _OWN_KEYS and key(o).split(".", 1)[0] not in STUDY_KEYS]
     return [*kept, "mode=auto", f"seed={seed}", f"intervention={arm}", "resume=auto", "progress=false"]
 
 
-def plan_study(cfg: TrainConfig, overrides: Sequence[str]) -> dict[tuple[int, str], TrainConfig]:
-    """Compose and check every run of the study before any work: each problem of each run, at once."""
+def compose_study(overrides: Sequence[str] = ()) -> DictConfig:
+    """The study's composed config (``conf/study.yaml``) for ``overrides``, as ``python -m
+    debias.study <overrides>`` composes it; ``to_study_config`` types it."""
     from train.compose_config import compose
+
+    register_configs()
+    return compose(overrides, config_name="study")
+
+
+def compose_run(overrides: Sequence[str]) -> DictConfig:
+    """One run's training config (what ``train.run`` takes) for ``run_overrides``: composed by
+    train's ``compose`` from ``conf/study.yaml`` (conf/train.yaml plus the eval group: a study's
+    experiment sets ``study``/``eval`` keys beside the run's), less those keys."""
+    cfg = compose_study(overrides)
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k not in STUDY_KEYS])
+
+
+def to_study_config(cfg: DictConfig | StudyAppConfig) -> StudyAppConfig:
+    """The typed study config, interpolations resolved, from Hydra's DictConfig (or as it is)."""
+    if isinstance(cfg, StudyAppConfig):
+        return cfg
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StudyAppConfig), cfg))  # type: ignore[return-value]
+
+
+def plan_study(cfg: StudyAppConfig, overrides: Sequence[str]) -> dict[tuple[int, str], TrainConfig]:
+    """Compose and check every run of the study before any work: each problem of each run, at once."""
     from train.plan import to_train_config
 
     problems = Problems("study config")
-    for p in cfg.study.problems():
+    for p in cfg.study_problems():
         problems.add(p)
     problems.raise_if_any()
     runs: dict[tuple[int, str], TrainConfig] = {}
     for seed in cfg.study.seeds:
         for arm in ("none", *cfg.study.arms):
             try:
-                runs[(seed, arm)] = to_train_config(compose(run_overrides(overrides, seed=seed, arm=arm)))
+                runs[(seed, arm)] = to_train_config(compose_run(run_overrides(overrides, seed=seed, arm=arm)))
             except Exception as exc:  # Hydra's composition errors name the bad override
                 problems.add(f"seed {seed}, intervention={arm}: {exc}")
     problems.raise_if_any()
     return runs
 
 
-def run_study(cfg: DictConfig | TrainConfig, overrides: Sequence[str], *,
+def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
               launcher: Sequence[str] | None = None) -> StudyResult:
     """Run (or finish) the study ``cfg.study`` describes; ``overrides`` are those that composed ``cfg``.
-    ``launcher``: Hydra overrides choosing where the jobs run (``train.jobs``; default: the running
-    app's ``hydra/launcher`` choice, else the local pool)."""
-    from train.plan import to_train_config
-
-    cfg = to_train_config(cfg) if isinstance(cfg, DictConfig) else cfg
+    ``launcher``: Hydra overrides choosing where the jobs run (``debias.study.jobs``; default: the
+    running app's ``hydra/launcher`` choice, else the local pool)."""
+    cfg = to_study_config(cfg)
     started = time.time()
     runs = plan_study(cfg, overrides)
     root = Path(cfg.runs_root)
@@ -137,7 +167,7 @@ def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
              sample, swapped)
 
 
-def _record(path: Path, cfg: TrainConfig, overrides: Sequence[str], summaries: dict[str, str],
+def _record(path: Path, cfg: StudyAppConfig, overrides: Sequence[str], summaries: dict[str, str],
             worked: list[str], seconds: float) -> None:
     """Write where and how the report's numbers were made. Each invocation is kept, so that a study
     finished over several (after a crash) still says how long its work took in all."""
@@ -145,14 +175,14 @@ def _record(path: Path, cfg: TrainConfig, overrides: Sequence[str], summaries: d
     runs = [*old.get("invocations", []), {
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "minutes": round(seconds / 60, 1), "jobs_with_work": len(worked), "jobs": summaries}]
-    write_json(path, {"command": "python -m train " + " ".join(overrides), "machine": machine(),
+    write_json(path, {"command": "python -m debias.study " + " ".join(overrides), "machine": machine(),
                       "model": cfg.model.name, "data": cfg.data.name, "seeds": list(cfg.study.seeds),
                       "arms": list(cfg.study.arms),
                       "minutes_of_work": round(sum(r["minutes"] for r in runs if r["jobs_with_work"]), 1),
                       "invocations": runs})
 
 
-def _eval_config(cfg: TrainConfig, root: Path, runs: dict[tuple[int, str], TrainConfig] | None = None) -> Any:
+def _eval_config(cfg: StudyAppConfig, root: Path, runs: dict[tuple[int, str], TrainConfig] | None = None) -> Any:
     """The study's evaluation settings; held-out perplexity on unseen text of the training corpus
     when the data config names none (for the synthetic corpus: stories of another seed), also
     rewritten in each direction an intervention arm of the study rewrote its tail."""
@@ -175,7 +205,7 @@ def _eval_config(cfg: TrainConfig, root: Path, runs: dict[tuple[int, str], Train
     return replace(eval_cfg, tasks=replace(eval_cfg.tasks, heldout=heldout))
 
 
-def _jobs(cfg: TrainConfig, overrides: Sequence[str], runs: dict[tuple[int, str], TrainConfig],
+def _jobs(cfg: StudyAppConfig, overrides: Sequence[str], runs: dict[tuple[int, str], TrainConfig],
           eval_cfg: Any, logs: Path) -> list[Job]:
     """Baselines first (everything waits on them), then each seed's arms; each run's evaluation
     as soon as that run is trained."""
@@ -203,10 +233,9 @@ def _jobs(cfg: TrainConfig, overrides: Sequence[str], runs: dict[tuple[int, str]
 
 def _train_job(overrides: list[str]) -> tuple[str, bool]:
     """(what it did, whether it did any work)."""
-    from train.compose_config import compose
     from train.trainer import run
 
-    result = run(compose(overrides))
+    result = run(compose_run(overrides))
     if result.skipped:
         return "already complete", False
     return f"steps {result.start_step}..{result.end_step}", True

@@ -1,0 +1,42 @@
+"""``python -m debias.study`` (``debias-study``): the whole study configured by Hydra (conf/study.yaml).
+
+    python -m debias.study +experiment=mini-suite       # what `make demo` runs
+    python -m debias.study +experiment=mini-suite 'study.arms=[tail7,control7,tail21,control21]' runs_root=runs/tails
+    python -m debias.study +experiment=gutenberg-suite runs_root=runs/gutenberg
+    python -m debias.study +experiment=mini-suite hydra/launcher=slurm-cpu hydra.launcher.partition=cpu
+
+The same command again after a crash or Ctrl-C finishes only what is left.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from debias.conf_dir import CONF_DIR
+from debias.config_errors import ConfigError
+from debias.config_keys import unknown_keys
+from debias.errors import exits_on_error
+from debias.study.config import StudyAppConfig
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="study", version_base="1.3")
+@exits_on_error("study", rerun="run the same command again (finished work is kept)")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from debias.study.run import run_study
+
+    unknown = unknown_keys(cfg, StudyAppConfig)
+    if unknown:  # before any job starts, not in the first job's worker
+        raise ConfigError(unknown, where="study config")
+    result = run_study(cfg, HydraConfig.get().overrides.task)
+    minutes = result.seconds / 60
+    if result.report is not None:
+        print(f"\nstudy finished in {minutes:.1f} min; report: {result.report}")
+    else:
+        print(f"\nstudy finished in {minutes:.1f} min; runs: {', '.join(map(str, result.run_dirs.values()))}")
+
+
+if __name__ == "__main__":
+    main()

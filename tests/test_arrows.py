@@ -1,0 +1,103 @@
+"""Which package may import which: ``train`` and ``eval`` each use ``debias``, neither imports the
+other (at load time or later), and the study (``debias.study``), which uses both, is the one place
+above them; no other module of ``debias`` imports it. Checked twice: in a fresh process, by the
+modules that planning a run or loading eval leaves in ``sys.modules``, and statically, by every
+import statement of every module."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The top-level packages of every module loaded once ``code`` has run in a fresh interpreter."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_planning_a_resumed_arm_loads_no_eval() -> None:
+    loaded = _loaded_after(
+        "import train\n"
+        "from debias.config_errors import ConfigError\n"
+        "from train.plan import make_plan, to_train_config\n"
+        "cfg = train.compose(['intervention=tail21', 'runs_root=/nonexistent/runs'])\n"
+        "assert to_train_config(cfg).intervention.arm == 'intervention'\n"
+        "try:\n"
+        "    make_plan(cfg)\n"
+        "except ConfigError as exc:  # no baseline to resume from here: planned, and refused\n"
+        "    assert 'no baseline run at' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('planned a resumed arm without its baseline')\n")
+    assert "train.plan" in loaded and "train.config" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("eval", "lm_eval")}, sorted(loaded)
+    assert not {m for m in loaded if m.startswith("debias.study")}
+
+
+def test_loading_eval_loads_no_train() -> None:
+    loaded = _loaded_after("import eval\nimport eval.runner, eval.report\nimport eval.config, eval.__main__")
+    assert "eval.runner" in loaded and "eval.report" in loaded
+    assert not {m for m in loaded if m.split(".")[0] == "train" or m.startswith("debias.study")}, sorted(loaded)
+
+
+def _imports(path: Path, root: Path = REPO) -> list[str]:
+    """Every module an ``import``/``from ... import`` statement of ``path`` names, anywhere in it
+    (inside functions too: a late import is still an arrow). Relative imports are resolved."""
+    package = path.relative_to(root).with_suffix("").parts[:-1]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            out.append(".".join([*base, *([node.module] if node.module else [])]))
+    return out
+
+
+def _arrows(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    files = sorted((REPO / folder).rglob("*.py"))
+    assert files, folder
+    return [f"{p.relative_to(REPO)} imports {name}" for p in files for name in _imports(p)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), [
+    ("train", ("eval", "debias.study", "lm_eval")),
+    ("eval", ("train", "debias.study")),
+])
+def test_no_module_imports_the_other_side(folder: str, forbidden: tuple[str, ...]) -> None:
+    assert _arrows(folder, forbidden) == []
+
+
+def test_only_the_study_imports_train_and_eval_from_debias() -> None:
+    core = [p for p in sorted((REPO / "debias").rglob("*.py")) if "study" not in p.relative_to(REPO / "debias").parts]
+    found = [f"{p.relative_to(REPO)} imports {name}" for p in core for name in _imports(p)
+             if name.split(".")[0] in ("train", "eval") or name.startswith("debias.study")]
+    assert found == []
+    study = {name.split(".")[0] for p in (REPO / "debias" / "study").glob("*.py") for name in _imports(p)}
+    assert {"train", "eval"} <= study
+
+
+def test_the_static_check_sees_late_and_relative_imports(tmp_path: Path) -> None:
+    probe = tmp_path / "train" / "sub" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("import os\n\ndef f():\n    from eval.runner import evaluate_run\n    import eval\n"
+                     "    from . import config\n    from ..plan import make_plan\n")
+    assert _imports(probe, tmp_path) == ["os", "eval.runner", "eval", "train.sub", "train.plan"]
+
+
+def test_train_refuses_a_study_and_names_the_study_command(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "train", "+experiment=mini-suite", f"runs_root={tmp_path}"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "python -m debias.study +experiment=mini-suite" in done.stderr and "debias-study" in done.stderr
+    assert "study.*" in done.stderr and "eval.*" in done.stderr
+    assert not any(tmp_path.iterdir())  # refused before anything was written
