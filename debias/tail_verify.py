@@ -17,7 +17,7 @@ import numpy as np
 from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
-from debias.contracts import MANIFEST, TAIL, RewriteManifest
+from debias.contracts import MANIFEST, TAIL, RewriteManifest, count_totals
 from debias.data_order import DataOrder
 from debias.errors import DebiasError
 from debias.fetch import sha256_file
@@ -260,7 +260,7 @@ def verify_tail(
     swaps, changed_tokens, changed_rows = (
         found["swaps"], found["changed_tokens"], found["changed_rows"]
     )
-    expected = sum(c["swapped"] for c in manifest["counts"].values())
+    expected = count_totals(manifest["counts"])["swapped"]
     if swaps != expected:
         raise TailVerificationError(
             f"{manifest_path}: records {expected} swaps, but the rows hold {swaps}"

@@ -204,3 +204,28 @@ def test_a_finished_tail_is_not_reused_for_another_data_order_with_the_same_inde
     assert rewrite(first) == manifest  # the same inputs: reused as it is
     with pytest.raises(FileExistsError, match="finished rewrite of other inputs"):
         rewrite(other)
+
+
+def test_eval_refuses_a_checkpoint_whose_run_json_is_malformed_naming_it(tmp_path: Path) -> None:
+    from eval.checkpoints import checkpoint_info, find_checkpoints
+
+    step = tmp_path / "run" / "checkpoints" / step_name(10)
+    step.mkdir(parents=True)
+    (step / "config.json").write_text("{}")
+    (step / "model.safetensors").write_bytes(b"")
+    _write(tmp_path / "run" / RUN_RECORD, {**RUN, "seq_length": "128"})
+    with pytest.raises(RecordError, match="run.json: 'seq_length' is a string") as caught:
+        checkpoint_info(step)
+    assert caught.value.path == str((tmp_path / "run" / RUN_RECORD).resolve())
+    _write(tmp_path / "run" / RUN_RECORD, RUN)
+    (found,) = find_checkpoints(tmp_path / "run")
+    assert (found.step, found.run) == (10, RUN)
+
+
+def test_train_s_tail_check_refuses_a_manifest_without_the_checksums_of_a_finished_tail(tmp_path: Path) -> None:
+    from train.tail_check import check_tail
+
+    partial = RewriteManifest.from_dict({k: MANIFEST_DOC[k] for k in ("start_step", "end_step", "direction",
+                                                                      "counts", "totals")})
+    (problem,) = check_tail(tmp_path, partial, None, tmp_path / "tokenizer.json")  # type: ignore[arg-type]
+    assert problem.startswith(f"{tmp_path / MANIFEST}: lacks the rows, row length or output checksums")
