@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, ClassVar, Literal, Self, TypedDict
 
 from debias.atomic import write_json
 from debias.input_errors import InputError
@@ -180,15 +180,38 @@ def _check_counts(value: Any, where: str, fix: str) -> None:
         _check(c, "left", (dict, int), where, fix, prefix=f"counts[{f!r}].")
 
 
+class _Record:
+    """What every record does: read a file (checked by the subclass's ``from_dict``), give back the
+    document it was read from, and write it (temp then rename)."""
+
+    FIX: ClassVar[str]
+    doc: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], where: str | os.PathLike) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Self:
+        return cls.from_dict(load_json(path, cls.FIX), path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.doc)
+
+    def write(self, path: str | os.PathLike) -> None:
+        write_json(path, self.to_dict())
+
+
 # -- run.json ----------------------------------------------------------------------------------
 RUN_FIX = "the run directory was not written by `python -m train` or was edited; rerun the run or restore the file"
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunRecord(_Record):
     """``run.json``: written by ``train`` (train/rundir.py) when a run starts and ends; read by resume,
     eval (the training context) and the report (arm, model, seed, steps)."""
 
+    FIX: ClassVar[str] = RUN_FIX
     name: str
     arm: Arm
     model: str | None = None
@@ -218,15 +241,6 @@ class RunRecord:
         return cls(name=_check(doc, "name", STR, where, RUN_FIX), arm=arm, **ints, **strs,
                    completed=bool(completed), doc=dict(doc))
 
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> RunRecord:
-        return cls.from_dict(load_json(path, RUN_FIX), path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.doc)
-
-    def write(self, path: str | os.PathLike) -> None:
-        write_json(path, self.to_dict())
 
 
 def read_run_record(run_dir: str | os.PathLike) -> RunRecord | None:
@@ -252,13 +266,14 @@ class SourceRef:
 
 
 @dataclass(frozen=True)
-class RewriteManifest:
+class RewriteManifest(_Record):
     """``manifest.json`` of a tail: written last by every rewrite (debias/tail.py for the morphological
     method, debias/arms/tailfile.py for placebo, sham and published); read to reuse or refuse a finished
     tail, by train before training on it (train/data.py, train/tail_check.py), by the proofs, and by the
     report (counts, totals). Required: the steps, direction, counts and totals; the rest is typed when
     present (a report's fixture or an old tail may lack it)."""
 
+    FIX: ClassVar[str] = MANIFEST_FIX
     start_step: int
     end_step: int
     direction: str
@@ -315,15 +330,6 @@ class RewriteManifest:
             output=output, spacy=_check(doc, "spacy", (dict, type(None)), where, fix, required=False),
             algorithm=_check(doc, "algorithm", OPT_STR, where, fix, required=False), doc=dict(doc))
 
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> RewriteManifest:
-        return cls.from_dict(load_json(path, MANIFEST_FIX), path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.doc)
-
-    def write(self, path: str | os.PathLike) -> None:
-        write_json(path, self.to_dict())
 
     def finished(self) -> bool:
         """Whether it records what a finished tail's check needs: the source rows and the output checksums."""
@@ -341,12 +347,13 @@ CONTROL_FIX = "the run directory was not written by `python -m train` or was edi
 
 
 @dataclass(frozen=True)
-class ControlRecord:
+class ControlRecord(_Record):
     """``control.json``: the control arm's record (written by train/data.py through train/rundir.py):
     it trained on the original rows of steps ``start..end-1`` of ``source_path``; ``matching_rewrite``
     is the manifest of the intervention's tail of those steps when there was one. Run folders of
     earlier versions hold it as ``manifest.json`` with ``"arm": "control"``; ``read_control`` reads both."""
 
+    FIX: ClassVar[str] = CONTROL_FIX
     source_path: str
     source_idx_sha256: str
     start_step: int
@@ -380,15 +387,6 @@ class ControlRecord:
                    matching_rewrite=_check(doc, "matching_rewrite", (dict, type(None)), where, fix, required=False),
                    doc=dict(doc))
 
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> ControlRecord:
-        return cls.from_dict(load_json(path, CONTROL_FIX), path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.doc)
-
-    def write(self, path: str | os.PathLike) -> None:
-        write_json(path, self.to_dict())
 
 
 def read_control(run_dir: str | os.PathLike) -> ControlRecord | None:

@@ -65,6 +65,15 @@ def _refused(read, path: Path, needle: str) -> RecordError:
     return err
 
 
+def _refuses_each(tmp_path: Path, name: str, read, cases: list[tuple[object, str]]) -> None:
+    """Each case's document (a string: the file's text) written as ``name`` is refused, naming the file."""
+    for i, (doc, needle) in enumerate(cases):
+        path = tmp_path / f"case{i}" / name
+        path.parent.mkdir()
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        _refused(read, path, needle)
+
+
 def test_step_folders_are_named_parsed_and_listed_in_step_order(tmp_path: Path) -> None:
     assert step_name(120) == "step120" and parse_step("step120") == 120
     assert parse_step(".step120.ab12.tmp") is None and parse_step("step") is None and parse_step("stepx") is None
@@ -91,11 +100,7 @@ def test_run_record_reader_refuses_a_malformed_run_json_naming_it(tmp_path: Path
              ({**RUN, "seq_length": "128"}, "'seq_length' is a string"),
              ({**RUN, "seed": True}, "'seed' is true or false"),
              ({**RUN, "arm": "treatment"}, "not one of baseline, intervention, control")]
-    for i, (doc, needle) in enumerate(cases):
-        path = tmp_path / f"r{i}" / RUN_RECORD
-        path.parent.mkdir()
-        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
-        _refused(RunRecord.read, path, needle)
+    _refuses_each(tmp_path, RUN_RECORD, RunRecord.read, cases)
 
 
 def test_rewrite_manifest_round_trips_with_the_method_s_own_fields(tmp_path: Path) -> None:
@@ -124,11 +129,7 @@ def test_rewrite_manifest_reader_refuses_a_malformed_manifest_naming_it(tmp_path
              ({**MANIFEST_DOC, "counts": {"he": {"seen": 1, "left": {}}}}, "'counts['he'].swapped'"),
              ({**MANIFEST_DOC, "output": {"bin_sha256": "d" * 64}}, "'output.idx_sha256'"),
              ({"arm": "control", "source": source, "start_step": 40, "end_step": 50}, "control arm's record")]
-    for i, (doc, needle) in enumerate(cases):
-        path = tmp_path / f"t{i}" / MANIFEST
-        path.parent.mkdir()
-        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
-        _refused(RewriteManifest.read, path, needle)
+    _refuses_each(tmp_path, MANIFEST, RewriteManifest.read, cases)
 
 
 def test_control_record_has_its_own_file_and_the_old_placeholder_is_still_read(tmp_path: Path) -> None:
@@ -158,12 +159,7 @@ def test_control_record_reader_refuses_a_malformed_control_json_naming_it(tmp_pa
     cases = [("", "not valid JSON"), ({**good, "arm": "intervention"}, "not 'control'"),
              ({k: v for k, v in good.items() if k != "end_step"}, "has no 'end_step'"),
              ({**good, "source": "/d"}, "'source' is a string")]
-    for i, (doc, needle) in enumerate(cases):
-        path = _write(tmp_path / f"c{i}" / CONTROL, doc) if not isinstance(doc, str) else tmp_path / f"c{i}" / CONTROL
-        if isinstance(doc, str):
-            path.parent.mkdir()
-            path.write_text(doc)
-        _refused(lambda p: read_control(p.parent), path, needle)
+    _refuses_each(tmp_path, CONTROL, lambda path: read_control(path.parent), cases)
 
 
 def test_counts_have_one_shape_and_the_swapper_s_per_call_counts_convert() -> None:
@@ -229,3 +225,22 @@ def test_train_s_tail_check_refuses_a_manifest_without_the_checksums_of_a_finish
                                                                       "counts", "totals")})
     (problem,) = check_tail(tmp_path, partial, None, tmp_path / "tokenizer.json")  # type: ignore[arg-type]
     assert problem.startswith(f"{tmp_path / MANIFEST}: lacks the rows, row length or output checksums")
+
+
+def test_train_writes_the_control_record_as_control_json_replacing_an_old_placeholder(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from train.rundir import write_records
+
+    control = ControlRecord.build(source_path="/d", source_idx_sha256="a" * 64, start_step=40, end_step=50,
+                                  rows_per_step=8, row_length=9, matching_rewrite=None)
+    run = tmp_path / "control21-s0"
+    _write(run / MANIFEST, control.to_dict())  # a control run of an earlier version, continued now
+    write_records(SimpleNamespace(run_dir=run), {}, {**RUN, "arm": "control", "method": None}, control)
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", CONTROL, RUN_RECORD]
+    assert read_control(run) == control and read_run_record(run).arm == "control"
+    arm = tmp_path / "tail21-s0"
+    write_records(SimpleNamespace(run_dir=arm), {}, RUN, RewriteManifest.from_dict(MANIFEST_DOC))
+    assert json.loads((arm / MANIFEST).read_text()) == MANIFEST_DOC and not (arm / CONTROL).exists()
+    with pytest.raises(RecordError, match="'completed' is a string"):
+        write_records(SimpleNamespace(run_dir=arm), {}, {**RUN, "completed": "yes"}, None)

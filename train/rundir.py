@@ -22,11 +22,13 @@ from debias.contracts import (
     ARM_RECORDS,
     CHECKPOINTS,
     CONTROL,
+    CONTROL_FIX,
     MANIFEST,
     RUN_RECORD,
     ControlRecord,
     RewriteManifest,
     RunRecord,
+    load_json,
     read_run_record,
 )
 from debias.errors import DebiasError
@@ -177,8 +179,13 @@ def write_records(plan: Plan, resolved: dict[str, Any], run_info: dict[str, Any]
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     RunRecord.from_dict(run_info, run_dir / RUN_RECORD).write(run_dir / RUN_RECORD)
-    if record is not None:
-        record.write(run_dir / (CONTROL if isinstance(record, ControlRecord) else MANIFEST))
+    if isinstance(record, ControlRecord):
+        record.write(run_dir / CONTROL)
+        old = run_dir / MANIFEST  # an earlier version's placeholder of the control record, continued now
+        if old.is_file() and load_json(old, CONTROL_FIX).get("arm") == "control":
+            old.unlink()
+    elif record is not None:
+        record.write(run_dir / MANIFEST)
 
 
 class MetricsLog:
