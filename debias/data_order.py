@@ -7,7 +7,6 @@ Step ``i`` reads rows ``i*rows_per_step .. (i+1)*rows_per_step - 1``, exactly as
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -93,17 +92,21 @@ class DataOrder:
     def from_tail(cls, output: str | os.PathLike, *, vocab_size: int | None = None) -> DataOrder:
         """Open a rewritten tail (``debias.tail.rewrite_tail``'s output folder) at its own step numbers."""
         output = Path(output)
-        manifest_path = output / "manifest.json"
+        from debias.contracts import MANIFEST, MANIFEST_FIX, TAIL, RecordError, RewriteManifest
+
+        manifest_path = output / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(
                 f"{manifest_path}: no manifest; is {output} a finished rewrite_tail output?"
             )
-        manifest = json.loads(manifest_path.read_text())
+        manifest = RewriteManifest.read(manifest_path)  # RecordError naming a malformed one
+        if manifest.rows_per_step is None or manifest.row_length is None:
+            raise RecordError(manifest_path, "has no 'rows_per_step' or 'row_length'", MANIFEST_FIX)
         return cls(
-            output / "tail",
-            manifest["rows_per_step"],
-            manifest["row_length"],
-            first_step=manifest["start_step"],
+            output / TAIL,
+            manifest.rows_per_step,
+            manifest.row_length,
+            first_step=manifest.start_step,
             vocab_size=vocab_size,
         )
 

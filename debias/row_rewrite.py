@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from debias import gendered_nouns
+from debias.contracts import Counts, FormCount, add_left, form_count, merge_counts
 from debias.pronouns import (
     AMBIGUOUS,
     TABLE,
@@ -144,15 +145,15 @@ def token_span(starts: np.ndarray, b0: int, b1: int) -> tuple[int, int]:
 class RewriteStats:
     """What a rewrite did, per lower-case form; merges across shards."""
 
-    counts: dict[str, dict] = field(default_factory=dict)
+    counts: Counts = field(default_factory=dict)
     noncanonical: dict[str, int] = field(default_factory=dict)
     rows: int = 0
     tokens: int = 0
     changed_tokens: int = 0
     changed_rows: int = 0
 
-    def _form(self, form: str) -> dict:
-        return self.counts.setdefault(form, {"seen": 0, "swapped": 0, "left": {}})
+    def _form(self, form: str) -> FormCount:
+        return self.counts.setdefault(form, form_count())
 
     def swapped(self, form: str, canonical: bool) -> None:
         row = self._form(form)
@@ -164,16 +165,11 @@ class RewriteStats:
     def left(self, form: str, reason: str) -> None:
         row = self._form(form)
         row["seen"] += 1
-        row["left"][reason] = row["left"].get(reason, 0) + 1
+        add_left(row, reason)
 
     def merge(self, other: RewriteStats | dict) -> None:
         other = other if isinstance(other, RewriteStats) else RewriteStats(**other)
-        for form, c in other.counts.items():
-            row = self._form(form)
-            row["seen"] += c["seen"]
-            row["swapped"] += c["swapped"]
-            for reason, n in c["left"].items():
-                row["left"][reason] = row["left"].get(reason, 0) + n
+        merge_counts(self.counts, other.counts)
         for form, n in other.noncanonical.items():
             self.noncanonical[form] = self.noncanonical.get(form, 0) + n
         self.rows += other.rows

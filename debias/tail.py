@@ -29,6 +29,7 @@ from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
 from debias.atomic import write_json
+from debias.contracts import MANIFEST, TAIL, RewriteManifest, count_totals, empty_counts
 from debias.data_order import DataOrder
 from debias.fetch import sha256_file
 from debias.indexed import (
@@ -50,8 +51,6 @@ from debias.tail_engine import (
     writing,
 )
 from debias.tail_verify import (
-    MANIFEST,
-    TAIL,
     TailVerificationError,
     check_against_manifest,
     rows_sha256,
@@ -257,17 +256,23 @@ def _prepare_work(output: Path, plan: dict[str, Any], row_bytes: int) -> str:
     return plan_sha
 
 
-def _same_rewrite(manifest: dict[str, Any], plan: dict[str, Any]) -> bool:
+def _same_rewrite(manifest: RewriteManifest, plan: dict[str, Any], source: Path) -> bool:
+    """Whether a finished tail's manifest records this rewrite. The source is compared by its path
+    too, not only by its ``.idx``: the data orders of different seeds share their index (rows of one
+    length) and differ only in the rows' order."""
+    spacy = manifest.spacy or {}
     return (
-        manifest.get("source", {}).get("idx_sha256") == plan["source_idx_sha256"]
-        and manifest.get("tokenizer", {}).get("sha256") == plan["tokenizer_sha256"]
+        manifest.source is not None
+        and manifest.source.idx_sha256 == plan["source_idx_sha256"]
+        and Path(manifest.source.path).resolve() == source
+        and manifest.tokenizer_sha256 == plan["tokenizer_sha256"]
         and all(
-            manifest.get(k) == plan[k]
+            getattr(manifest, k) == plan[k]
             for k in ("start_step", "end_step", "rows_per_step", "direction")
         )
-        and manifest.get("groups", ["pronouns"]) == plan["groups"]
-        and manifest.get("spacy", {}).get("model") == plan["spacy"]["model"]
-        and manifest.get("spacy", {}).get("model_version") == plan["spacy"]["model_version"]
+        and list(manifest.groups) == plan["groups"]
+        and spacy.get("model") == plan["spacy"]["model"]
+        and spacy.get("model_version") == plan["spacy"]["model_version"]
     )
 
 
@@ -380,8 +385,9 @@ def _rewrite_locked(
 ) -> dict[str, Any]:
     manifest_path = output / MANIFEST
     if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        if not _same_rewrite(manifest, plan):
+        record = RewriteManifest.read(manifest_path)  # RecordError naming a malformed one
+        manifest = record.to_dict()
+        if not _same_rewrite(record, plan, source):
             raise FileExistsError(
                 f"{output} holds a finished rewrite of other inputs (see {manifest_path}); "
                 "choose another output folder or delete this one"
@@ -437,15 +443,14 @@ def _rewrite_locked(
     if not manifest_path.is_file():
         raise RuntimeError(f"{output}: the assembly ended without a manifest; see {work} for logs")
     shutil.rmtree(work, ignore_errors=True)
-    return json.loads(manifest_path.read_text())
+    return RewriteManifest.read(manifest_path).to_dict()
 
 
 def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     output, parts = Path(job["output"]), Path(job["parts_dir"])
     prefix = output / TAIL
     stats = RewriteStats()
-    for form in _forms(plan):  # every form of the direction and groups, seen or not
-        stats.counts[form] = {"seen": 0, "swapped": 0, "left": {}}
+    stats.counts.update(empty_counts(_forms(plan)))  # every form of the direction and groups, seen or not
     tmp = output / f".{TAIL}.bin.tmp"
     tail_digest = hashlib.sha256()
     try:
@@ -477,8 +482,8 @@ def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
         write_uniform_index(prefix, np.dtype(plan["dtype"]), plan["rows"], plan["row_length"])
     first, rows = plan["first_row"], plan["rows"]
     result = stats.as_dict()
-    seen = sum(c["seen"] for c in result["counts"].values())
-    left = sum(sum(c["left"].values()) for c in result["counts"].values())
+    summed = count_totals(result["counts"])
+    seen, left = summed["seen"], summed["left"]
     source_ds = MMapIndexedDataset(job["source"])
     tail_ds = MMapIndexedDataset(prefix)
     manifest = {
@@ -523,7 +528,7 @@ def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     with writing(output / MANIFEST, "the manifest"):
-        write_json(output / MANIFEST, manifest)
+        RewriteManifest.from_dict(manifest, output / MANIFEST).write(output / MANIFEST)
     log.info(
         "rewrote %d rows of steps %d..%d into %s: %d swaps, %d left (%.3f%%), %d non-canonical spellings",
         rows,

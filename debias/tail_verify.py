@@ -17,6 +17,7 @@ import numpy as np
 from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
+from debias.contracts import MANIFEST, TAIL, RewriteManifest, count_totals
 from debias.data_order import DataOrder
 from debias.errors import DebiasError
 from debias.fetch import sha256_file
@@ -26,8 +27,6 @@ from debias.tail_engine import ExecutorConfig, make_executor, task_rows
 from debias.token_bytes import ByteVocab
 from debias.tokenizer_fit import check_tokenizer_fits
 
-MANIFEST = "manifest.json"
-TAIL = "tail"
 _HASH_CHUNK = 1 << 24
 SAMPLE_ROWS = 64  # rows hashed for the quick check of a finished tail against its manifest
 
@@ -198,7 +197,7 @@ def verify_tail(
             f"{manifest_path}: missing; {output} is not a finished tail rewrite "
             "(run rewrite_tail again to finish it)"
         )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = RewriteManifest.read(manifest_path).to_dict()  # RecordError naming a malformed one
     if sha256_file(idx_path(source)) != manifest["source"]["idx_sha256"]:
         raise TailVerificationError(
             f"{idx_path(source)}: not the index this tail was made from "
@@ -261,7 +260,7 @@ def verify_tail(
     swaps, changed_tokens, changed_rows = (
         found["swaps"], found["changed_tokens"], found["changed_rows"]
     )
-    expected = sum(c["swapped"] for c in manifest["counts"].values())
+    expected = count_totals(manifest["counts"])["swapped"]
     if swaps != expected:
         raise TailVerificationError(
             f"{manifest_path}: records {expected} swaps, but the rows hold {swaps}"

@@ -1,6 +1,6 @@
 """Finding checkpoints: a single HF directory, or the ``checkpoints/step<N>/`` series of a run.
 
-A run directory (CONTRACTS.md) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
+A run directory (CONTRACTS.md, ``debias.contracts``) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
 that exists is complete (train renames it into place). Results are cached per checkpoint in
 ``<run>/eval/step<N>.json``, or ``<checkpoint>/eval_results.json`` for a loose checkpoint.
 """
@@ -10,17 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from debias.contracts import CHECKPOINTS, RUN_RECORD, RunRecord, parse_step, step_dirs
 from debias.errors import DebiasError
 from eval.config import CheckpointSelection
 
 log = logging.getLogger(__name__)
 
-_STEP_DIR = re.compile(r"^step(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -50,7 +49,7 @@ class Checkpoint:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "run.json").is_file() or (path / "checkpoints").is_dir()
+    return (path / RUN_RECORD).is_file() or (path / CHECKPOINTS).is_dir()
 
 
 def is_checkpoint_dir(path: Path) -> bool:
@@ -76,10 +75,12 @@ def checkpoint_info(path: str | Path) -> Checkpoint:
     if not any((path / w).is_file() for w in WEIGHT_FILES) and not list(path.glob("model-*.safetensors")):
         raise CheckpointError(f"{path}: no model weights (model.safetensors); the checkpoint is incomplete")
     state = read_json(path / "trainer_state.json") or {}
-    match = _STEP_DIR.match(path.name)
-    step = state.get("step", int(match.group(1)) if match else None)
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
-    run = state.get("run") or (read_json(run_dir / "run.json") if run_dir else None)
+    step = state.get("step", parse_step(path.name))
+    run_dir = path.parent.parent if path.parent.name == CHECKPOINTS else None
+    run = state.get("run") or (read_json(run_dir / RUN_RECORD) if run_dir else None)
+    if run is not None:  # RecordError naming the file when it is not a run's record
+        where = path / "trainer_state.json" if state.get("run") else run_dir / RUN_RECORD
+        run = RunRecord.from_dict(run, where).to_dict()
     total = state.get("total_steps", (run or {}).get("total_steps"))
     return Checkpoint(path=path, step=step, total_steps=total, run_dir=run_dir, run=run)
 
@@ -87,10 +88,10 @@ def checkpoint_info(path: str | Path) -> Checkpoint:
 def find_checkpoints(run_dir: str | Path) -> list[Checkpoint]:
     """Every complete ``checkpoints/step<N>`` of a run, by step (temporary dirs are skipped)."""
     run_dir = Path(run_dir).expanduser().resolve()
-    root = run_dir / "checkpoints"
+    root = run_dir / CHECKPOINTS
     if not root.is_dir():
         raise CheckpointError(f"{run_dir}: no checkpoints/ folder; is this a run directory written by `python -m train`?")
-    found = [checkpoint_info(p) for p in root.iterdir() if p.is_dir() and _STEP_DIR.match(p.name)]
+    found = [checkpoint_info(p) for _, p in step_dirs(root)]
     found.sort(key=lambda c: c.step if c.step is not None else -1)
     if not found:
         raise CheckpointError(f"{root}: no step<N> checkpoints yet")

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from debias.contracts import RunRecord
 from debias.errors import DebiasError
 from debias.weights import check_shapes, expected_shapes
 from eval.checkpoints import (
@@ -109,7 +110,7 @@ def training_context(ckpt: Checkpoint) -> int | None:
     """The context the checkpoint's run trained with (run.json's ``seq_length``, else its
     config.yaml's ``data.seq_length``); None for a checkpoint without run records (a hub model,
     whose own ``max_position_embeddings`` then applies: 2,048 for Pythia)."""
-    seq = (ckpt.run or {}).get("seq_length")
+    seq = RunRecord.from_dict(ckpt.run).seq_length if ckpt.run is not None else None
     if seq is None and ckpt.run_dir is not None and (ckpt.run_dir / "config.yaml").is_file():
         from omegaconf import OmegaConf
 

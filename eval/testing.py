@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from debias.atomic import atomic_path, write_json
+from debias.contracts import CHECKPOINTS, MANIFEST, RUN_RECORD, step_name
 from debias.tokenizer_files import write_tokenizer_files
 
 
@@ -54,13 +55,13 @@ def make_run(run_dir: str | Path, tokenizer_json: str | Path, *, arm: str = "bas
     run = {"name": run_dir.name, "arm": arm, "model": "tiny-random", "seed": seed, "start_step": start_step,
            "end_step": total_steps, "total_steps": total_steps, "direction": direction, "resumed_from": None}
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run.json", run)
+    write_json(run_dir / RUN_RECORD, run)
     if manifest is not None:
-        write_json(run_dir / "manifest.json", manifest)
+        write_json(run_dir / MANIFEST, manifest)
     base = seed * 1000 if model_seed is None else model_seed
     for step in steps:
         state = {"step": step, "total_steps": total_steps, "run": run}
-        make_checkpoint(run_dir / "checkpoints" / f"step{step}", tokenizer_json, seed=base + step, state=state,
+        make_checkpoint(run_dir / CHECKPOINTS / step_name(step), tokenizer_json, seed=base + step, state=state,
                         **model_kwargs)
     return run_dir
 

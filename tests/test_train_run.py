@@ -94,7 +94,7 @@ def test_control_resumed_with_deepspeed_state_reproduces_baseline(root: Path, ba
     resumed, original = read_log(result.run_dir), read_log(baseline)[40:]
     assert [r["step"] for r in resumed] == list(range(40, 50))
     assert [(r["loss"], r["lr"]) for r in resumed] == [(r["loss"], r["lr"]) for r in original]
-    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    manifest = json.loads((result.run_dir / "control.json").read_text())
     assert manifest["arm"] == "control" and (manifest["start_step"], manifest["end_step"]) == (40, 50)
 
 

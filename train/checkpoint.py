@@ -14,6 +14,7 @@ from torch import nn
 from transformers.utils import logging as hf_logging
 
 from debias.atomic import atomic_path, write_json
+from debias.contracts import step_dirs
 from debias.input_errors import is_write_failure, with_path
 from debias.tokenizer_files import TOKENIZER_FILES, write_tokenizer_files
 
@@ -49,7 +50,4 @@ def save(model: nn.Module, dest: Path, *, tokenizer_dir: Path | None, state: dic
 
 def complete_steps(checkpoints_dir: Path) -> list[int]:
     """Steps of the complete checkpoints under ``checkpoints_dir`` (temporary folders excluded)."""
-    if not checkpoints_dir.is_dir():
-        return []
-    return sorted(int(p.name[4:]) for p in checkpoints_dir.iterdir()
-                  if p.is_dir() and p.name.startswith("step") and p.name[4:].isdigit())
+    return [step for step, _ in step_dirs(checkpoints_dir)]

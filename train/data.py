@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from debias.config_errors import ConfigError
+from debias.contracts import MANIFEST, TAIL, ControlRecord, RewriteManifest, read_manifest
 from debias.data_order import DataOrder
 from debias.fetch import sha256_file
 from train.plan import Plan
@@ -33,14 +34,19 @@ class TrainingData:
     order: DataOrder
     tail: DataOrder | None
     tail_dir: Path | None
-    manifest: dict[str, Any] | None
+    record: RewriteManifest | ControlRecord | None  # what the run directory records about its rows
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The record as the JSON it is written as (the tail's manifest, or the control record)."""
+        return self.record.to_dict() if self.record is not None else None
 
     def batch(self, step: int) -> np.ndarray:
         """Rows of ``step`` as ``[rows_per_step, seq_length + 1]`` token ids."""
         return (self.tail or self.order).step(step)
 
     def describe(self) -> str:
-        return f"{self.tail_dir / 'tail'} (rewritten tail)" if self.tail is not None else str(self.prefix)
+        return f"{self.tail_dir / TAIL} (rewritten tail)" if self.tail is not None else str(self.prefix)
 
 
 def default_tail_dir(plan: Plan, prefix: Path) -> Path:
@@ -52,21 +58,20 @@ def default_tail_dir(plan: Plan, prefix: Path) -> Path:
     return prefix.parent / "tails" / tail_name(plan.cfg.intervention, plan.start_step, plan.end_step)
 
 
-def _check_manifest(manifest: dict[str, Any], plan: Plan, prefix: Path, tail_dir: Path) -> list[str]:
+def _check_manifest(manifest: RewriteManifest, plan: Plan, prefix: Path, tail_dir: Path) -> list[str]:
     """Ways a rewritten tail does not fit this run."""
-    where = tail_dir / "manifest.json"
+    where = tail_dir / MANIFEST
     iv = plan.cfg.intervention
     expect = {"start_step": plan.start_step, "end_step": plan.end_step,
               "rows_per_step": plan.cfg.data.rows_per_step, "row_length": plan.cfg.data.row_length,
               "direction": iv.direction, "method": iv.method, "parameters": iv.method_parameters()}
-    # a tail written before methods existed is a morphological one, without parameters
-    found = {"method": "morphological", "parameters": {}, **manifest}
-    out = [f"{where}: {key}={found.get(key)!r}, but this run needs {value!r}; rewrite the tail for this run "
-           "or set tail= to the right one" for key, value in expect.items() if found.get(key) != value]
-    source = manifest.get("source") or {}
-    want = source.get("idx_sha256")
-    if want and want != sha256_file(prefix.with_suffix(".idx")):
-        out.append(f"{where}: the tail was rewritten from {source.get('path')}, whose index differs from this run's "
+    # a tail written before methods existed is a morphological one, without parameters (the record's defaults)
+    found = {key: getattr(manifest, key) for key in expect}
+    out = [f"{where}: {key}={found[key]!r}, but this run needs {value!r}; rewrite the tail for this run "
+           "or set tail= to the right one" for key, value in expect.items() if found[key] != value]
+    source = manifest.source
+    if source is not None and source.idx_sha256 != sha256_file(prefix.with_suffix(".idx")):
+        out.append(f"{where}: the tail was rewritten from {source.path}, whose index differs from this run's "
                    f"data order {prefix}.idx; rewrite the tail from this data order")
     return out
 
@@ -109,29 +114,28 @@ def prepare(plan: Plan) -> TrainingData:
         problems.append(f"{prefix}: the data order holds {order.num_steps} steps of {cfg.data.rows_per_step} rows, "
                         f"fewer than the {plan.end_step} this run needs; build a larger one or shorten the schedule")
 
-    tail = tail_dir = manifest = None
+    tail = tail_dir = record = None
     if plan.arm in ("intervention", "control"):
         tail_dir = Path(cfg.tail) if cfg.tail else default_tail_dir(plan, prefix)
-        have_tail = (tail_dir / "manifest.json").is_file()
+        have_tail = (tail_dir / MANIFEST).is_file()
         if plan.arm == "intervention" and not have_tail and not problems:
             _rewrite(plan, prefix, tokenizer, tail_dir)
             have_tail = True
-        rewrite = json.loads((tail_dir / "manifest.json").read_text()) if have_tail else None
+        rewrite = read_manifest(tail_dir) if have_tail else None  # RecordError naming a malformed one
         if rewrite is not None:
             problems.extend(_check_manifest(rewrite, plan, prefix, tail_dir))
         if plan.arm == "intervention" and rewrite is not None and not problems:
             problems.extend(check_tail(tail_dir, rewrite, order.dataset, tokenizer, cfg.tail_check))
         if plan.arm == "intervention" and rewrite is not None and not problems:
             tail = DataOrder.from_tail(tail_dir, vocab_size=cfg.model.vocab_size)
-            manifest = rewrite
+            record = rewrite
         elif plan.arm == "control":
-            manifest = {"arm": "control", "rows": "original, not rewritten",
-                        "source": {"path": str(prefix), "idx_sha256": sha256_file(prefix.with_suffix(".idx"))},
-                        "start_step": plan.start_step, "end_step": plan.end_step,
-                        "rows_per_step": cfg.data.rows_per_step, "row_length": cfg.data.row_length,
-                        "matching_rewrite": rewrite}
+            record = ControlRecord.build(
+                source_path=str(prefix), source_idx_sha256=sha256_file(prefix.with_suffix(".idx")),
+                start_step=plan.start_step, end_step=plan.end_step, rows_per_step=cfg.data.rows_per_step,
+                row_length=cfg.data.row_length, matching_rewrite=rewrite.to_dict() if rewrite is not None else None)
             tail_dir = None
     if problems:
         raise ConfigError(problems, where="training data")
     return TrainingData(prefix=prefix, tokenizer=tokenizer, order=order, tail=tail, tail_dir=tail_dir,
-                        manifest=manifest)
+                        record=record)

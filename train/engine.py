@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from debias import atomic
+from debias.contracts import step_dirs, step_name
 from debias.input_errors import InputError, is_write_failure, with_path
 from train.config import DeepSpeedConfig, OptimConfig
 from train.launch import export_placement
@@ -176,7 +177,7 @@ def save_checkpoint(engine: Any, ds_dir: Path, step: int, client_state: dict[str
     DeepSpeed writes into a temporary folder beside it, which is then renamed; ``ds_dir/latest``
     names the newest tag, as DeepSpeed's own loader expects.
     """
-    tag = f"step{step}"
+    tag = step_name(step)
     ds_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(atomic.mkdtemp(dir=ds_dir, prefix=f".{tag}.", suffix=".tmp")) if rank() == 0 else None
     tmp_name = [str(tmp) if tmp else ""]
@@ -256,7 +257,7 @@ def load_checkpoint(engine: Any, ds_dir: Path, step: int) -> dict[str, Any]:
     DeepSpeed's own loader unpickles with ``weights_only=False``; every file it reads here goes
     through ``safe_torch_load`` instead, so a crafted checkpoint is refused before it runs anything.
     """
-    tag = f"step{step}"
+    tag = step_name(step)
     if not (ds_dir / tag).is_dir():
         raise FileNotFoundError(f"{ds_dir / tag}: no DeepSpeed checkpoint at step {step}")
     loader = engine.checkpoint_engine
@@ -297,13 +298,7 @@ def clear_stale_temporaries(run_dir: Path) -> list[Path]:
 
 def checkpoint_steps(ds_dir: Path) -> list[int]:
     """Steps of the complete DeepSpeed checkpoints in ``ds_dir`` (temporary folders excluded)."""
-    if not ds_dir.is_dir():
-        return []
-    steps = []
-    for child in ds_dir.iterdir():
-        if child.is_dir() and child.name.startswith("step") and child.name[4:].isdigit():
-            steps.append(int(child.name[4:]))
-    return sorted(steps)
+    return [step for step, _ in step_dirs(ds_dir)]
 
 
 def prune_checkpoints(ds_dir: Path, keep: set[int]) -> None:
@@ -312,4 +307,4 @@ def prune_checkpoints(ds_dir: Path, keep: set[int]) -> None:
         return
     for step in checkpoint_steps(ds_dir):
         if step not in keep:
-            shutil.rmtree(ds_dir / f"step{step}", ignore_errors=True)
+            shutil.rmtree(ds_dir / step_name(step), ignore_errors=True)

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from transformers.utils import logging as hf_logging
 
+from debias.contracts import CHECKPOINTS, RUN_RECORD, step_dirs, step_name
 from debias.errors import DebiasError
 from debias.weights import check_finite, check_shapes, expected_shapes
 from train.config import ModelConfig, SourceConfig
@@ -109,7 +110,7 @@ def pretrained_call(source: SourceConfig, cfg: ModelConfig, start_step: int) -> 
     """
     kwargs: dict[str, Any] = {_dtype_kw(): torch.float32, "attn_implementation": cfg.attn_implementation}
     if source.hub:
-        kwargs["revision"] = source.revision or f"step{start_step}"
+        kwargs["revision"] = source.revision or step_name(start_step)
         if source.cache_dir:
             kwargs["cache_dir"] = source.cache_dir
         return source.hub, kwargs
@@ -124,10 +125,10 @@ def hf_dir(path: str | os.PathLike, start_step: int) -> Path:
     path = Path(path).expanduser()
     if (path / "config.json").is_file():
         return path
-    candidate = path / "checkpoints" / f"step{start_step}"
-    if (path / "run.json").is_file() or (path / "checkpoints").is_dir():
+    candidate = path / CHECKPOINTS / step_name(start_step)
+    if (path / RUN_RECORD).is_file() or (path / CHECKPOINTS).is_dir():
         if not (candidate / "config.json").is_file():
-            have = sorted(p.name for p in (path / "checkpoints").glob("step*")) if (path / "checkpoints").is_dir() else []
+            have = [p.name for _, p in step_dirs(path / CHECKPOINTS)]
             raise FileNotFoundError(
                 f"{candidate}: the run {path} has no checkpoint at the start step {start_step} (it has "
                 f"{', '.join(have[-5:]) or 'none'}). Resume from a checkpoint step, or finish that run first")

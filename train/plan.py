@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from debias.config_errors import Problems
 from debias.config_keys import unknown_keys
+from debias.contracts import step_name
 from debias.intervention import intervention_problems, intervention_steps, nearest_checkpoint
 from train.config import SourceConfig, TrainConfig
 from train.engine import accumulation_steps, world_size
@@ -97,9 +98,9 @@ def _check_source(cfg: TrainConfig, start: int, problems: Problems) -> Path | No
     ds_dir = deepspeed_source(cfg, Path(path) if path else None)
     want = source.optimizer
     if want in ("loaded", "auto"):
-        found = ds_dir is not None and (ds_dir / f"step{start}").is_dir()
+        found = ds_dir is not None and (ds_dir / step_name(start)).is_dir()
         if want == "loaded" and not found:
-            where = ds_dir / f"step{start}" if ds_dir else "source.deepspeed_dir (unset)"
+            where = ds_dir / step_name(start) if ds_dir else "source.deepspeed_dir (unset)"
             problems.add(f"source.optimizer=loaded, but there is no DeepSpeed checkpoint at {where}. Use "
                          "source.optimizer=fresh (weights only) or point source.deepspeed_dir at the folder of tags")
     return Path(path) if path else None

@@ -1,5 +1,5 @@
-"""The run directory (CONTRACTS.md): its records (run.json, config.yaml, manifest.json,
-log.jsonl), the rule that an existing run is never silently overwritten, and where a killed run
+"""The run directory (CONTRACTS.md, debias.contracts): its records (run.json, config.yaml, the
+manifest.json of the tail it trained on or the control arm's control.json, log.jsonl), the rule that an existing run is never silently overwritten, and where a killed run
 continues from under ``resume=auto``."""
 
 from __future__ import annotations
@@ -15,16 +15,30 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from debias.atomic import write_json, write_text
+from debias.atomic import write_text
 from debias.config import InterventionConfig
 from debias.config_errors import ConfigError
+from debias.contracts import (
+    ARM_RECORDS,
+    CHECKPOINTS,
+    CONTROL,
+    CONTROL_FIX,
+    MANIFEST,
+    RUN_RECORD,
+    ControlRecord,
+    RewriteManifest,
+    RunRecord,
+    load_json,
+    read_run_record,
+)
 from debias.errors import DebiasError
 from train import checkpoint, engine
 from train.plan import Plan
 
 log = logging.getLogger(__name__)
 
-RECORDS = ("run.json", "log.jsonl", "checkpoints", "deepspeed")
+RECORDS = (RUN_RECORD, "log.jsonl", CHECKPOINTS, "deepspeed")
+OTHER_RECORDS = ("config.yaml", *ARM_RECORDS, ".tokenizer")  # removed with the run on overwrite
 # Sections of the resolved config that must not change when a killed run is continued: anything
 # here changes the numbers the continued run would compute. MAY_DIFFER: settings of speed and memory
 # (the micro-batch with a fixed global batch only regroups the accumulation).
@@ -93,11 +107,11 @@ def open_run_dir(plan: Plan, resolved: dict[str, Any]) -> Restart:
     if not has_run(run_dir):
         return Restart()
     ds_steps = engine.checkpoint_steps(run_dir / "deepspeed")
-    hf_steps = checkpoint.complete_steps(run_dir / "checkpoints")
+    hf_steps = checkpoint.complete_steps(run_dir / CHECKPOINTS)
     if cfg.overwrite:
         log.warning("overwrite=true: deleting the earlier run in %s", run_dir)
         aside = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
-        for name in (*RECORDS, "config.yaml", "manifest.json", ".tokenizer"):
+        for name in (*RECORDS, *OTHER_RECORDS):
             if (run_dir / name).exists():
                 aside.mkdir(exist_ok=True)
                 os.replace(run_dir / name, aside / name)
@@ -141,7 +155,7 @@ def discard_unstarted(plan: Plan) -> bool:
     info = read_run_info(run_dir)
     if info.get("completed") or info.get("restarts"):
         return False
-    for name in (*RECORDS, "config.yaml", "manifest.json", ".tokenizer"):
+    for name in (*RECORDS, *OTHER_RECORDS):
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -158,13 +172,20 @@ def discard_unstarted(plan: Plan) -> bool:
 
 
 def write_records(plan: Plan, resolved: dict[str, Any], run_info: dict[str, Any],
-                  manifest: dict[str, Any] | None) -> None:
+                  record: RewriteManifest | ControlRecord | None) -> None:
+    """config.yaml, run.json (checked as a ``RunRecord``) and the arm's record: the manifest of the
+    tail it trained on (manifest.json) or the control record (control.json)."""
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    write_json(run_dir / "run.json", run_info)
-    if manifest is not None:
-        write_json(run_dir / "manifest.json", manifest)
+    RunRecord.from_dict(run_info, run_dir / RUN_RECORD).write(run_dir / RUN_RECORD)
+    if isinstance(record, ControlRecord):
+        record.write(run_dir / CONTROL)
+        old = run_dir / MANIFEST  # an earlier version's placeholder of the control record, continued now
+        if old.is_file() and load_json(old, CONTROL_FIX).get("arm") == "control":
+            old.unlink()
+    elif record is not None:
+        record.write(run_dir / MANIFEST)
 
 
 class MetricsLog:
@@ -193,9 +214,9 @@ class MetricsLog:
 
 
 def read_run_info(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run's run.json, or {} when it has none."""
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A run's run.json (checked: ``RecordError`` naming a malformed one), or {} when it has none."""
+    record = read_run_record(run_dir)
+    return record.to_dict() if record is not None else {}
 
 
 def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

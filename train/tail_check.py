@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from debias.contracts import MANIFEST, TAIL, RewriteManifest
 from debias.fetch import sha256_file
 from debias.indexed import MMapIndexedDataset, bin_path, idx_path
 
@@ -46,45 +46,43 @@ def sample_rows(rows: int, k: int = SAMPLE_ROWS, rng: np.random.Generator | None
     return sorted(picked)
 
 
-def check_tail(tail_dir: Path, manifest: dict[str, Any], source: MMapIndexedDataset, tokenizer: Path,
+def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDataset, tokenizer: Path,
                how: str = "sample") -> list[str]:
     """Problems with the tail in ``tail_dir`` against ``manifest`` and the data order ``source``."""
     from debias.row_rewrite import check_row
     from debias.token_bytes import ByteVocab
 
-    where = tail_dir / "manifest.json"
-    prefix = tail_dir / "tail"
-    out_sums = manifest.get("output") or {}
-    src = manifest.get("source") or {}
-    rows, length, first = src.get("rows"), manifest.get("row_length"), src.get("first_row")
-    if not all(isinstance(v, int) for v in (rows, length, first)) or not out_sums.get("bin_sha256"):
+    where = tail_dir / MANIFEST
+    prefix = tail_dir / TAIL
+    if not manifest.finished():
         return [f"{where}: lacks the rows, row length or output checksums a finished rewrite records; {FIX}"]
+    assert manifest.source is not None and manifest.output is not None and manifest.row_length is not None
+    out_sums = manifest.output
+    rows, length, first = manifest.source.rows, manifest.row_length, manifest.source.first_row
     if not bin_path(prefix).is_file() or not idx_path(prefix).is_file():
         return [f"{prefix}.bin/.idx: missing beside {where}; {FIX}"]
-    itemsize = np.dtype(manifest.get("dtype") or source.dtype).itemsize
+    itemsize = np.dtype(manifest.dtype or source.dtype).itemsize
     want = rows * length * itemsize
     have = bin_path(prefix).stat().st_size
     if have != want:
         return [f"{bin_path(prefix)}: {have:,} bytes, but the manifest's {rows:,} rows of {length} tokens take "
                 f"{want:,}; {FIX}"]
-    if out_sums.get("idx_sha256") and sha256_file(idx_path(prefix)) != out_sums["idx_sha256"]:
+    if sha256_file(idx_path(prefix)) != out_sums["idx_sha256"]:
         return [f"{idx_path(prefix)}: not the index the rewrite wrote (sha256 differs from {where}); {FIX}"]
-    tok = manifest.get("tokenizer") or {}
-    if tok.get("sha256") and sha256_file(tokenizer) != tok["sha256"]:
+    if manifest.tokenizer_sha256 and sha256_file(tokenizer) != manifest.tokenizer_sha256:
         return [f"{where}: the tail was rewritten with another tokenizer than this run's {tokenizer} (sha256 "
                 f"differs); rewrite it with this run's tokenizer"]
     tail = MMapIndexedDataset(prefix)
-    if how == "full" or (manifest.get("method") or "morphological") != "morphological":
+    if how == "full" or manifest.method != "morphological":
         # The placebo, sham and published arms change more than pronouns: no row proof applies, so
         # their (small) tails are held to the manifest's sha256 whole.
         if _bin_sha256(bin_path(prefix)) != out_sums["bin_sha256"]:
             return [f"{bin_path(prefix)}: its rows changed since the rewrite (sha256 differs from {where}); {FIX}"]
         return []
     vocab = ByteVocab(tokenizer)
-    direction = manifest.get("direction")
     for k in sample_rows(rows):
         old, new = source.rows(first + k, first + k + 1)[0], tail.rows(k, k + 1)[0]
-        _, problem = check_row(vocab, old, new, direction, tuple(manifest.get("groups") or ("pronouns",)))
+        _, problem = check_row(vocab, old, new, manifest.direction, manifest.groups)
         if problem is not None:
             return [f"{bin_path(prefix)}: row {k} (source row {first + k}) is not its source row with pronouns "
                     f"swapped ({problem}): the tail was changed after its rewrite; {FIX}"]

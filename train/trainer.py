@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from debias.contracts import CHECKPOINTS, step_name
 from debias.input_errors import InputError
 from train import checkpoint
 from train import engine as ds
@@ -58,7 +59,7 @@ class RunResult:
     skipped: bool = False
 
     def checkpoint(self, step: int) -> Path:
-        return self.run_dir / "checkpoints" / f"step{step}"
+        return self.run_dir / CHECKPOINTS / step_name(step)
 
 
 def _quiet_deepspeed() -> None:
@@ -72,7 +73,7 @@ def _resumed_from(plan: Plan, where: str | None, optimizer: str) -> dict[str, An
         return None
     src = plan.cfg.source
     origin: dict[str, Any] = {"hub": src.hub} if src.hub else {"path": str(plan.source_path)}
-    revision = (src.revision or f"step{plan.start_step}") if src.hub else None
+    revision = (src.revision or step_name(plan.start_step)) if src.hub else None
     return {**origin, "revision": revision, "step": plan.start_step, "optimizer": optimizer, "loaded_from": where}
 
 
@@ -110,7 +111,7 @@ class _Run:
         cfg = plan.cfg
         self.run_dir = plan.run_dir
         self.ds_dir = self.run_dir / "deepspeed"
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.ckpt_dir = self.run_dir / CHECKPOINTS
         self.is_main = ds.rank() == 0
         self.info: dict[str, Any] = {}
         self.tokenizer_dir: Path | None = None
@@ -144,7 +145,7 @@ class _Run:
         else:
             if plan.mode == "resume":
                 ds_src = deepspeed_source(cfg, plan.source_path)
-                tag_dir = ds_src / f"step{plan.start_step}" if ds_src else None
+                tag_dir = ds_src / step_name(plan.start_step) if ds_src else None
                 if cfg.source.optimizer in ("loaded", "auto") and tag_dir is not None and tag_dir.is_dir():
                     ds.load_checkpoint(self.engine, ds_src, plan.start_step)
                     optimizer, where = "loaded", str(tag_dir)
@@ -170,7 +171,7 @@ class _Run:
                          *([{"step": self.first_step, "time": now()}] if self.restart.step is not None else [])],
         }
         if self.is_main:
-            write_records(plan, self.resolved, self.info, self.data.manifest)
+            write_records(plan, self.resolved, self.info, self.data.record)
             if cfg.save.hf_checkpoints:
                 self.tokenizer_dir = checkpoint.write_tokenizer(self.data.tokenizer, self.run_dir / ".tokenizer",
                                                                 model_max_length=cfg.data.seq_length)
@@ -180,7 +181,7 @@ class _Run:
     def save_hf(self, step: int) -> None:
         if self.is_main and self.plan.cfg.save.hf_checkpoints:
             state = {"step": step, "total_steps": self.plan.total_steps, "run": self.info}
-            checkpoint.save(self.engine.module, self.ckpt_dir / f"step{step}", tokenizer_dir=self.tokenizer_dir,
+            checkpoint.save(self.engine.module, self.ckpt_dir / step_name(step), tokenizer_dir=self.tokenizer_dir,
                             state=state)
 
     def save(self, step: int) -> None:
@@ -247,14 +248,14 @@ class _Run:
         self.info["completed"] = True
         self.info["finished"] = now()
         if self.is_main:
-            write_records(plan, self.resolved, self.info, self.data.manifest)
+            write_records(plan, self.resolved, self.info, self.data.record)
 
     def non_finite(self, step: int, record: dict[str, Any]) -> NonFiniteLossError:
         """The error for a NaN or infinite loss at ``step``, naming the last checkpoint before it."""
         hf = [s for s in checkpoint.complete_steps(self.ckpt_dir) if s <= step]
         ds_steps = [s for s in ds.checkpoint_steps(self.ds_dir) if s <= step]
         if hf:
-            good = f"the last good checkpoint is {self.ckpt_dir / f'step{hf[-1]}'}"
+            good = f"the last good checkpoint is {self.ckpt_dir / step_name(hf[-1])}"
         elif self.plan.mode == "resume" and self.info.get("resumed_from"):
             good = f"no checkpoint of this run precedes it; it started from {self.info['resumed_from'].get('loaded_from')}"
         else:
@@ -324,7 +325,7 @@ def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
     restart = _decide_on_rank0(lambda: open_run_dir(plan, resolved), plan.world_size)
     if restart.complete:
         return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
-                         checkpoints=checkpoint.complete_steps(plan.run_dir / "checkpoints"), skipped=True)
+                         checkpoints=checkpoint.complete_steps(plan.run_dir / CHECKPOINTS), skipped=True)
     ds.clear_stale_temporaries(plan.run_dir)
     with ds.main_first():
         data = prepare(plan)
@@ -342,4 +343,4 @@ def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
     finally:
         state.close()
     return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
-                     checkpoints=checkpoint.complete_steps(plan.run_dir / "checkpoints"))
+                     checkpoints=checkpoint.complete_steps(plan.run_dir / CHECKPOINTS))

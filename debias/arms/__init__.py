@@ -10,13 +10,13 @@ tail.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from debias.config import DataConfig, InterventionConfig
+from debias.contracts import MANIFEST, read_manifest
 
 __all__ = ["tail_name", "data_problems", "rewrite_arm", "verify_arm"]
 
@@ -102,8 +102,8 @@ def verify_arm(source: str | os.PathLike, output: str | os.PathLike, *, workers:
                progress: bool = True) -> dict[str, Any]:
     """Prove a finished tail by the method its manifest names (raises on a bad row); ``workers``
     and ``executor`` spread the morphological proof (``verify_tail``)."""
-    path = Path(output) / "manifest.json"
-    method = json.loads(path.read_text()).get("method", "morphological") if path.is_file() else "morphological"
+    record = read_manifest(output)  # RecordError naming a malformed one
+    method = record.method if record is not None else "morphological"
     if method == "morphological":
         from debias.tail_verify import verify_tail
 
@@ -115,5 +115,5 @@ def verify_arm(source: str | os.PathLike, output: str | os.PathLike, *, workers:
     elif method == "published":
         from debias.arms.published import verify_published as verify
     else:
-        raise ValueError(f"{path}: unknown method {method!r}")
+        raise ValueError(f"{Path(output) / MANIFEST}: unknown method {method!r}")
     return verify(source, output, progress=progress)

@@ -42,6 +42,7 @@ import numpy as np
 
 from debias.arms.tailfile import finished, tail_rows, verify_arm_tail, write_tail
 from debias.config import DataConfig
+from debias.contracts import MANIFEST, RewriteManifest, add_left, empty_counts
 from debias.corpus import ORDER_META, load_tokenizer, pack_samples, tokenize_documents
 from debias.fetch import sha256_file
 from debias.indexed import idx_path
@@ -201,7 +202,7 @@ def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, ac
         uses[d] = [(u, np.flatnonzero(_pronoun_tokens(enc.offsets, [sp]))) for u, sp in zip(mine, spans, strict=True)]
     occupations = {o: {"stereotype": g, "pronouns": 0, "she_before": 0, "she_after": 0}
                    for o, g in sorted(OCCUPATIONS.items())}
-    counts = {f: {"seen": 0, "swapped": 0, "left": {}} for f in MASCULINE + FEMININE}
+    counts = empty_counts(MASCULINE + FEMININE)
     documents = {"read_by_tail": len(positions), "redrawn": 0, "unchanged": 0, "left": {}}
     for j in positions.tolist():
         d = int(rebuilt.doc_order[j])
@@ -226,7 +227,7 @@ def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, ac
                 if d in accepted:
                     c["swapped"] += n
                 else:
-                    c["left"][left[d]] = c["left"].get(left[d], 0) + n
+                    add_left(c, left[d], n)
     return occupations, {f: c for f, c in counts.items() if c["seen"]}, documents
 
 
@@ -257,7 +258,8 @@ def rewrite_placebo(
     identity = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step,
                 "direction": "to_feminine" if shift > 0 else "to_masculine", "method": "placebo",
                 "parameters": {"placebo_shift": float(shift)}, "algorithm": ALGORITHM}
-    done = finished(Path(output), identity, sha256_file(idx_path(order.prefix)), sha256_file(tokenizer))
+    done = finished(Path(output), identity, order.prefix.resolve(), sha256_file(idx_path(order.prefix)),
+                    sha256_file(tokenizer))
     if done is not None:
         return done
     meta_path = order.prefix.parent / ORDER_META
@@ -326,6 +328,6 @@ def check_placebo_row(vocab: ByteVocab, direction: str):
 
 def verify_placebo(source: str | os.PathLike, output: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
     """``verify_arm_tail`` with the check that only pronoun tokens changed, in the placebo's direction."""
-    manifest = json.loads((Path(output) / "manifest.json").read_text())
+    manifest = RewriteManifest.read(Path(output) / MANIFEST).to_dict()
     vocab = ByteVocab(manifest["tokenizer"]["path"])
     return verify_arm_tail(source, output, check_placebo_row(vocab, manifest["direction"]), progress=progress)

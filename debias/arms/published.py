@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from debias.arms.tailfile import tail_rows, verify_arm_tail, write_tail
+from debias.contracts import Counts, empty_counts
 from debias.corpus import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class PublishedRewriter:
         self.tok, eod = load_tokenizer(tokenizer)
         pad = self.tok.token_to_id(PAD)
         self.pad_id = eod if pad is None else pad
-        self.counts: dict[str, dict[str, Any]] = {f: {"seen": 0, "swapped": 0, "left": {}} for f in REPLACEMENTS}
+        self.counts: Counts = empty_counts(REPLACEMENTS)
         self.rows = {"with_replacement": 0, "longer": 0, "shorter": 0, "changed_without_replacement": 0}
         self.padded_tokens = self.cut_tokens = 0
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from debias.arms.tailfile import tail_rows, verify_arm_tail, write_tail
 from debias.config import DIRECTIONS
+from debias.contracts import MANIFEST, Counts, RewriteManifest, add_left, empty_counts
 from debias.token_bytes import ByteVocab
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,10 @@ class ShamRewriter:
         self.table = table
         words = b"|".join(re.escape(w) for w in sorted(table, key=len, reverse=True))
         self.pattern = re.compile(rb"(?<![" + _NOT_WORD + rb"])(?:" + words + rb")(?![" + _NOT_WORD + rb"])")
-        self.counts: dict[str, dict[str, Any]] = {
-            w.decode().lower(): {"seen": 0, "swapped": 0, "left": {}} for w in table}
+        self.counts: Counts = empty_counts(w.decode().lower() for w in table)
 
     def _left(self, word: bytes, reason: str) -> None:
-        c = self.counts[word.decode().lower()]
-        c["left"][reason] = c["left"].get(reason, 0) + 1
+        add_left(self.counts[word.decode().lower()], reason)
 
     def row(self, row: np.ndarray) -> np.ndarray:
         """The row with every swappable occurrence replaced (a new array)."""
@@ -137,9 +136,7 @@ def rewrite_sham(
 
 def verify_sham(source: str | os.PathLike, output: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
     """``verify_arm_tail`` with the check that every changed token is a swap of the sham's words."""
-    import json
-
-    manifest = json.loads((Path(output) / "manifest.json").read_text())
+    manifest = RewriteManifest.read(Path(output) / MANIFEST).to_dict()
     params = manifest["parameters"]
     rewriter = ShamRewriter(ByteVocab(manifest["tokenizer"]["path"]),
                             swap_table(params["sham_source"], params["sham_target"], manifest["direction"]))

@@ -7,7 +7,6 @@ than the morphological rewrite (``debias.tail``) write through here."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from debias.atomic import atomic_path, write_json
+from debias.atomic import atomic_path
+from debias.contracts import MANIFEST, TAIL, Counts, RewriteManifest, count_totals
 from debias.data_order import DataOrder
 from debias.errors import DebiasError
 from debias.fetch import sha256_file
@@ -26,8 +26,6 @@ from debias.indexed import IndexedDatasetWriter, MMapIndexedDataset, idx_path, s
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-TAIL = "tail"
 # What identifies a rewrite: a finished tail whose manifest agrees on these is reused as it is.
 IDENTITY = ("start_step", "end_step", "rows_per_step", "direction", "method", "parameters", "algorithm")
 
@@ -59,15 +57,19 @@ def rows_digest(dataset: MMapIndexedDataset, start: int, stop: int) -> str:
     return digest.hexdigest()
 
 
-def finished(output: Path, identity: dict[str, Any], source_idx_sha: str, tokenizer_sha: str) -> dict[str, Any] | None:
+def finished(output: Path, identity: dict[str, Any], source: Path, source_idx_sha: str,
+             tokenizer_sha: str) -> dict[str, Any] | None:
     """The manifest of a finished tail in ``output`` made from the same inputs, or None when there
-    is none; a finished tail of other inputs is refused (FileExistsError)."""
+    is none; a finished tail of other inputs is refused (FileExistsError). The source is compared by
+    its path too: the data orders of different seeds share their ``.idx``."""
     path = output / MANIFEST
     if not path.is_file():
         return None
-    manifest = json.loads(path.read_text())
-    same = (manifest.get("source", {}).get("idx_sha256") == source_idx_sha
-            and manifest.get("tokenizer", {}).get("sha256") == tokenizer_sha
+    record = RewriteManifest.read(path)  # RecordError naming a malformed one
+    manifest = record.to_dict()
+    same = (record.source is not None and record.source.idx_sha256 == source_idx_sha
+            and Path(record.source.path).resolve() == source
+            and record.tokenizer_sha256 == tokenizer_sha
             and all(manifest.get(k) == v for k, v in identity.items()))
     if not same:
         raise FileExistsError(f"{output} holds a finished rewrite of other inputs (see {path}); choose another "
@@ -85,12 +87,12 @@ def _honour_umask(folder: Path) -> None:
         path.chmod(0o666 & ~mask)
 
 
-def totals(counts: dict[str, dict[str, Any]], **rows: int) -> dict[str, Any]:
+def totals(counts: Counts, **rows: int) -> dict[str, Any]:
     """The manifest's ``totals``, shaped like the morphological rewrite's so that the report reads
-    every arm alike: ``counts`` is ``{form: {"seen", "swapped", "left": {reason: n}}}``."""
-    seen = sum(c["seen"] for c in counts.values())
-    left = sum(sum(c["left"].values()) for c in counts.values())
-    return {**rows, "seen": seen, "swapped": sum(c["swapped"] for c in counts.values()), "left": left,
+    every arm alike (``counts`` in the one shape of ``debias.contracts.Counts``)."""
+    summed = count_totals(counts)
+    seen, left = summed["seen"], summed["left"]
+    return {**rows, "seen": seen, "swapped": summed["swapped"], "left": left,
             "left_fraction": left / seen if seen else 0.0}
 
 
@@ -113,7 +115,7 @@ def write_tail(
     output = Path(output)
     source = order.prefix.resolve()
     src_idx_sha, tok_sha = sha256_file(idx_path(source)), sha256_file(tokenizer)
-    if (done := finished(output, identity, src_idx_sha, tok_sha)) is not None:
+    if (done := finished(output, identity, source, src_idx_sha, tok_sha)) is not None:
         return done
     rows = stop_row - first_row
     changed_tokens = changed_rows = 0
@@ -147,7 +149,7 @@ def write_tail(
             "output": {"bin_sha256": digest.hexdigest(), "idx_sha256": sha256_file(idx_path(tmp / TAIL))},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        write_json(tmp / MANIFEST, manifest)
+        RewriteManifest.from_dict(manifest, output / MANIFEST).write(tmp / MANIFEST)
         _honour_umask(tmp)
     log.info("%s rewrite of %d rows into %s: %d tokens in %d rows changed", identity["method"], rows, output,
              changed_tokens, changed_rows)
@@ -168,7 +170,7 @@ def verify_arm_tail(
     path = output / MANIFEST
     if not path.is_file():
         raise ArmTailError(f"{path}: missing; {output} is not a finished tail (rewrite it again)")
-    manifest = json.loads(path.read_text())
+    manifest = RewriteManifest.read(path).to_dict()  # RecordError naming a malformed one
     if sha256_file(idx_path(source)) != manifest["source"]["idx_sha256"]:
         raise ArmTailError(f"{idx_path(source)}: not the index this tail was made from (sha256 differs from {path}); "
                            "verify against the original source")

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from eval.checkpoints import expand_paths, find_checkpoints, read_json
+from debias.contracts import (
+    ControlRecord,
+    RewriteManifest,
+    count_totals,
+    left_by_reason,
+    left_total,
+    read_arm_record,
+    read_run_record,
+)
+from eval.checkpoints import expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
 from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
@@ -54,7 +63,7 @@ METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
 class Run:
     path: Path
     info: dict[str, Any]
-    manifest: dict[str, Any] | None
+    manifest: dict[str, Any] | None  # debias.contracts: a RewriteManifest's or a ControlRecord's document
     results: list[CheckpointResults]
 
     @property
@@ -97,7 +106,8 @@ def load_runs(run_dirs: Sequence[str | Path], cfg: EvalConfig, *, compute: bool 
     for run_dir, checkpoints in groups:
         if run_dir is None:
             raise ValueError(f"{checkpoints[0].path}: the report needs run directories (with run.json), not a checkpoint")
-        infos.append(read_json(run_dir / "run.json") or checkpoints[-1].run or {"name": run_dir.name})
+        record = read_run_record(run_dir)  # RecordError naming a malformed run.json
+        infos.append(record.to_dict() if record is not None else checkpoints[-1].run or {"name": run_dir.name})
     starts = {int(i["start_step"]) for i in infos if i.get("arm") in ("intervention", "control") and i.get("start_step")}
     runs = []
     for (run_dir, checkpoints), info in zip(groups, infos, strict=True):
@@ -106,7 +116,8 @@ def load_runs(run_dirs: Sequence[str | Path], cfg: EvalConfig, *, compute: bool 
             extra = [c for c in find_checkpoints(run_dir) if c.step in starts and c.step not in have]
             checkpoints = sorted(checkpoints + extra, key=lambda c: c.step or 0)
         results = [evaluate_checkpoint(c, cfg, compute=compute) for c in checkpoints]
-        runs.append(Run(run_dir, info, read_json(run_dir / "manifest.json"), results))
+        arm_record = read_arm_record(run_dir)  # the tail's manifest or the control record (old placeholder too)
+        runs.append(Run(run_dir, info, arm_record.to_dict() if arm_record is not None else None, results))
     return runs
 
 
@@ -170,34 +181,27 @@ def _interval_dict(models: list[CheckpointResults], name: str, cfg: EvalConfig) 
 def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     if not manifest:
         return None
-    counts = manifest.get("counts") or {}
-    totals = manifest.get("totals") or {}
-
-    def left(c: dict[str, Any]) -> int:
-        value = c.get("left", 0)
-        return sum(value.values()) if isinstance(value, dict) else int(value)
-
+    if manifest.get("arm") == "control":
+        control = ControlRecord.from_dict(manifest)
+        return {"control": True, "direction": None, "steps": [control.start_step, control.end_step], "rows": None,
+                "seen": 0, "swapped": 0, "left": 0, "noncanonical": None, "left_by_reason": {}, "by_form": {}}
+    record = RewriteManifest.from_dict(manifest)
+    totals = {**count_totals(record.counts), **record.totals}
+    source_rows = record.source.rows if record.source is not None else None
     return {
-        "control": manifest.get("arm") == "control",
-        "direction": manifest.get("direction"),
-        "steps": [manifest.get("start_step"), manifest.get("end_step")],
-        "rows": totals.get("rows") or (manifest.get("source") or {}).get("rows"),
-        "seen": totals.get("seen", sum(int(c.get("seen", 0)) for c in counts.values())),
-        "swapped": totals.get("swapped", sum(int(c.get("swapped", 0)) for c in counts.values())),
-        "left": totals.get("left", sum(left(c) for c in counts.values())),
+        "control": False,
+        "direction": record.direction,
+        "steps": [record.start_step, record.end_step],
+        "rows": totals.get("rows") or source_rows,
+        "seen": totals["seen"],
+        "swapped": totals["swapped"],
+        "left": totals["left"],
         "noncanonical": manifest.get("noncanonical"),
-        "left_by_reason": _left_by_reason(counts),
-        "by_form": {f: {"seen": c.get("seen"), "swapped": c.get("swapped"), "left": left(c)} for f, c in counts.items()},
+        "left_by_reason": left_by_reason(record.counts),
+        # the report's table shows one number left per form (the reasons are summed above)
+        "by_form": {f: {"seen": c["seen"], "swapped": c["swapped"], "left": left_total(c)}
+                    for f, c in record.counts.items()},
     }
-
-
-def _left_by_reason(counts: dict[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for c in counts.values():
-        left = c.get("left", 0)
-        for reason, n in (left.items() if isinstance(left, dict) else [("unknown", left)]):
-            out[reason] = out.get(reason, 0) + int(n)
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
