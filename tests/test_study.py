@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from debias.contracts import CONTROL, MANIFEST
 from debias.study import compose_study, run_study
 from eval import compare_arms
 from eval.config import EvalConfig
@@ -53,7 +54,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _manifest(study: dict, seed: int, arm: str) -> dict:
-    return json.loads((study["result"].run_dirs[(seed, arm)] / "manifest.json").read_text())
+    return json.loads((study["result"].run_dirs[(seed, arm)] / MANIFEST).read_text())
 
 
 def test_every_tail_was_rewritten_and_the_manifests_say_so(study: dict) -> None:
@@ -71,7 +72,8 @@ def test_every_tail_was_rewritten_and_the_manifests_say_so(study: dict) -> None:
         assert placebo["method"] == "placebo" and placebo["totals"]["swapped"] > 0.8 * totals["swapped"]
         sham = _manifest(study, seed, "sham21")
         assert sham["method"] == "sham" and sham["totals"]["swapped"] > 0.5 * totals["swapped"]
-        assert _manifest(study, seed, "control21")["arm"] == "control"
+        control = json.loads((study["result"].run_dirs[(seed, "control21")] / CONTROL).read_text())
+        assert control["arm"] == "control"
 
 
 def test_one_sided_rewrites_move_the_prior_toward_feminine(study: dict) -> None:
