@@ -21,7 +21,9 @@ import numpy as np
 
 from debias.errors import DebiasError
 from debias.fetch import resolve, resolve_dir
-from debias.text_corpus import strip_gutenberg  # the training corpus's rules: held-out text is cleaned alike
+from debias.text_corpus import (
+    strip_gutenberg,  # the training corpus's own rules: held-out text is cleaned alike
+)
 
 log = logging.getLogger(__name__)
 
