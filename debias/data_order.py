@@ -36,6 +36,7 @@ class DataOrder:
 
     ``row_length=None`` takes it from the file; given, it must match (e.g. 2,049 for Pythia).
     Only complete steps count: trailing rows that do not fill a step are ignored (and logged).
+    ``streaming`` reads through ``os.pread`` (see ``MMapIndexedDataset``).
     """
 
     def __init__(
@@ -46,12 +47,13 @@ class DataOrder:
         *,
         first_step: int = 0,
         vocab_size: int | None = None,
+        streaming: bool = False,
     ) -> None:
         if rows_per_step < 1:
             raise ConfigError([f"rows_per_step={rows_per_step} must be positive (the rows each step of {prefix} "
                                "reads)"], where="data order")
         self.prefix = strip_extension(prefix)
-        self.dataset = MMapIndexedDataset(self.prefix, vocab_size=vocab_size)
+        self.dataset = MMapIndexedDataset(self.prefix, vocab_size=vocab_size, streaming=streaming)
         self.rows_per_step = int(rows_per_step)
         self.first_step = int(first_step)
         sizes = self.dataset.sizes

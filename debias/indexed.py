@@ -75,10 +75,18 @@ class MMapIndexedDataset:
     ``vocab_size``: when given, every array returned is checked for token ids ``>= vocab_size``;
     ``check_tokens()`` scans the whole file. Arrays returned are read-only views of the mapping
     unless stated otherwise: copy before modifying.
+
+    ``streaming``: read tokens with ``os.pread`` instead of through the map. A pass over a file
+    larger than memory (the tail rewrite, its checksums) then keeps the process's resident memory
+    flat: pages read through a map count in its RSS until the kernel drops them.
     """
 
-    def __init__(self, prefix: str | os.PathLike, *, vocab_size: int | None = None) -> None:
+    def __init__(
+        self, prefix: str | os.PathLike, *, vocab_size: int | None = None, streaming: bool = False
+    ) -> None:
         self.prefix = Path(prefix)
+        self.streaming = streaming
+        self._fd: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
         self.idx_path = idx_path(prefix)
         self.bin_path = bin_path(prefix)
         self.vocab_size = vocab_size
@@ -304,10 +312,32 @@ class MMapIndexedDataset:
         )
         if self._bin_map is None:
             return np.empty(0, dtype=self.dtype)
-        out = self._bin_map[first : first + count].view(np.ndarray)
+        if self.streaming:
+            out = np.frombuffer(self._pread(first * self.dtype.itemsize, count * self.dtype.itemsize), self.dtype)
+        else:
+            out = self._bin_map[first : first + count].view(np.ndarray)
         if self.vocab_size is not None:
             self._check_vocab(out, start)
         return out
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None and fd[0] == os.getpid():
+            os.close(fd[1])
+
+    def _pread(self, offset: int, nbytes: int) -> bytes:
+        if self._fd is None or self._fd[0] != os.getpid():
+            self._fd = (os.getpid(), os.open(self.bin_path, os.O_RDONLY))
+        parts, fd = [], self._fd[1]
+        while nbytes:
+            block = os.pread(fd, nbytes, offset)
+            if not block:
+                raise IndexedDatasetError(
+                    f"{self.bin_path}: ended while reading byte {offset} (the file shrank after it was opened?)"
+                )
+            parts.append(block)
+            offset, nbytes = offset + len(block), nbytes - len(block)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def raw_bytes(self, start: int, stop: int) -> memoryview:
         """The ``.bin`` bytes of sequences ``start..stop-1`` (for checksums), without a copy."""

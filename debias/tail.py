@@ -118,7 +118,7 @@ def _loaded(job: dict[str, Any], planner: Any = None) -> tuple[RowRewriter, MMap
                 raise RuntimeError(
                     f"worker {os.getpid()} loaded spaCy {got}, but the rewrite uses {job['spacy']}"
                 )
-        source = MMapIndexedDataset(job["source"], vocab_size=vocab.size)
+        source = MMapIndexedDataset(job["source"], vocab_size=vocab.size, streaming=True)
         _LOADED.clear()
         _LOADED[key] = (RowRewriter(vocab, planner), source)
     return _LOADED[key]
@@ -484,8 +484,8 @@ def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     result = stats.as_dict()
     summed = count_totals(result["counts"])
     seen, left = summed["seen"], summed["left"]
-    source_ds = MMapIndexedDataset(job["source"])
-    tail_ds = MMapIndexedDataset(prefix)
+    source_ds = MMapIndexedDataset(job["source"], streaming=True)
+    tail_ds = MMapIndexedDataset(prefix, streaming=True)
     manifest = {
         "source": {
             "path": job["source"],

@@ -164,8 +164,8 @@ class VerifyRows(PipelineStep):
             die_with_parent(job["guard_pid"])
         manifest = job["manifest"]
         vocab = ByteVocab(job["tokenizer"])
-        src = DataOrder(job["source"], manifest["rows_per_step"], manifest["row_length"]).dataset
-        tail = MMapIndexedDataset(Path(job["output"]) / TAIL, vocab_size=vocab.size)
+        src = DataOrder(job["source"], manifest["rows_per_step"], manifest["row_length"], streaming=True).dataset
+        tail = MMapIndexedDataset(Path(job["output"]) / TAIL, vocab_size=vocab.size, streaming=True)
         lo, hi = task_rows(rank, world_size, 0, manifest["source"]["rows"])
         in_parent = os.getpid() == job["guard_pid"]
         found = _verify_rows(vocab, src, tail, manifest, lo, hi, job["progress"] and in_parent)
@@ -210,7 +210,7 @@ def verify_tail(
         raise TailVerificationError(
             f"{vocab.path}: not the tokenizer the tail was made with (sha256 differs)"
         )
-    src = DataOrder(source, rps, manifest["row_length"]).dataset
+    src = DataOrder(source, rps, manifest["row_length"], streaming=True).dataset
     if first + rows > len(src):
         raise TailVerificationError(
             f"{source}: holds {len(src)} rows, fewer than the {first + rows} the tail needs"
@@ -222,7 +222,7 @@ def verify_tail(
             f"{source}: the rows of steps {start}..{manifest['end_step'] - 1} changed since "
             "the rewrite (rows_sha256 differs); rewrite the tail again"
         )
-    tail = MMapIndexedDataset(output / TAIL, vocab_size=vocab.size)
+    tail = MMapIndexedDataset(output / TAIL, vocab_size=vocab.size, streaming=True)
     if len(tail) != rows or (len(tail) and (tail.sizes != manifest["row_length"]).any()):
         bad = min(len(tail), rows)
         if len(tail) and (tail.sizes[:bad] != manifest["row_length"]).any():

@@ -192,3 +192,36 @@ def test_missing_file_and_a_prefix_with_extension(good: Path) -> None:
     good.with_suffix(".bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"ds\.bin: no such file"):
         MMapIndexedDataset(good)
+
+
+def _rss_file_kb() -> int:
+    """This process's file-backed resident pages (RssFile in /proc/self/status), in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile line in /proc/self/status")
+
+
+def test_streaming_reads_the_same_rows_without_growing_resident_memory(tmp_path: Path) -> None:
+    """The tail rewrite reads its source once through; read via the map, every page of a 64 MB
+    file stays resident in the process, while ``streaming`` (pread) keeps RSS where it was."""
+    rows, length = 16_384, 2_049  # 64 MiB of uint16
+    rng = np.random.default_rng(0)
+    with IndexedDatasetWriter(tmp_path / "big", dtype=np.uint16) as w:
+        for _ in range(rows // 256):
+            block = rng.integers(0, 50_000, size=(256, length), dtype=np.uint16)
+            for row in block:
+                w.add_item(row)
+                w.end_document()
+    mapped, streamed = MMapIndexedDataset(tmp_path / "big"), MMapIndexedDataset(tmp_path / "big", streaming=True)
+    np.testing.assert_array_equal(streamed.rows(100, 300), mapped.rows(100, 300))
+    assert bytes(streamed.raw_bytes(5, 9)) == bytes(mapped.raw_bytes(5, 9))
+    before = _rss_file_kb()
+    for a in range(0, rows, 512):
+        streamed.rows(a, a + 512).sum()
+    streamed_growth = _rss_file_kb() - before
+    for a in range(0, rows, 512):
+        mapped.rows(a, a + 512).sum()
+    mapped_growth = _rss_file_kb() - before - streamed_growth
+    assert streamed_growth < 4_096  # under 4 MB for a 64 MB pass
+    assert mapped_growth > 32_768  # the map keeps more than half the file resident
