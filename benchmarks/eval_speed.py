@@ -28,7 +28,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from debias.fetch import resolve  # noqa: E402
+from debias.data.fetch import resolve  # noqa: E402
 from eval.config import EvalConfig  # noqa: E402
 from eval.runner import evaluate_checkpoint  # noqa: E402
 from eval.suite import TASKS_DIR, plan_tasks  # noqa: E402

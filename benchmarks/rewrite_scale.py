@@ -41,8 +41,8 @@ CORES = (16, 64, 512)
 def build_order(work: Path, steps: int, corpus: str) -> tuple[Path, Path]:
     """A ``steps``-step data order in Pythia's format from real text (rows repeat); cached."""
     from debias.config import DataConfig
-    from debias.corpus import prepare_data_order
-    from debias.indexed import MMapIndexedDataset, write_uniform_index
+    from debias.data.corpus import prepare_data_order
+    from debias.data.indexed import MMapIndexedDataset, write_uniform_index
 
     cfg = DataConfig(name="gutenberg-20b", source="text", corpus=corpus, tokenizer="neox-20b",
                      seq_length=ROW - 1, rows_per_step=1)
@@ -64,10 +64,10 @@ def build_order(work: Path, steps: int, corpus: str) -> tuple[Path, Path]:
 def baseline(prefix: Path, tokenizer: Path, n: int, span: int) -> tuple[float, float]:
     """Tokens per CPU second and per wall second of the row rewriter alone (one core) over ``n``
     rows spread evenly over the first ``span`` rows."""
-    from debias.indexed import MMapIndexedDataset
-    from debias.row_rewrite import RewriteStats, RowRewriter
-    from debias.swapper import PronounSwapper
-    from debias.token_bytes import ByteVocab
+    from debias.data.indexed import MMapIndexedDataset
+    from debias.data.token_bytes import ByteVocab
+    from debias.rewrite.rows import RewriteStats, RowRewriter
+    from debias.swap.swapper import PronounSwapper
 
     vocab = ByteVocab(tokenizer)
     rewriter = RowRewriter(vocab, PronounSwapper(direction="to_feminine"))
@@ -82,7 +82,7 @@ def baseline(prefix: Path, tokenizer: Path, n: int, span: int) -> tuple[float, f
 
 def child(prefix: str, tokenizer: str, steps: int, workers: int, out: str) -> None:
     """One rewrite in this process; prints its wall time and peak memory as JSON."""
-    from debias.tail import rewrite_tail
+    from debias.rewrite.tail import rewrite_tail
 
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()

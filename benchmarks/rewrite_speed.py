@@ -29,14 +29,14 @@ os.environ.setdefault("DEBIAS_DATA_DIR", str(REPO.parent / "shared" / "data"))
 import numpy as np  # noqa: E402
 import spacy  # noqa: E402
 
-import debias.swapper as swapper_module  # noqa: E402
+import debias.swap.swapper as swapper_module  # noqa: E402
 from debias.config import DataConfig  # noqa: E402
-from debias.corpus import prepare_data_order  # noqa: E402
-from debias.indexed import MMapIndexedDataset  # noqa: E402
-from debias.row_rewrite import RewriteStats, RowRewriter  # noqa: E402
-from debias.swapper import DEFAULT_MODELS, PronounSwapper  # noqa: E402
-from debias.tail import rewrite_tail  # noqa: E402
-from debias.token_bytes import ByteVocab  # noqa: E402
+from debias.data.corpus import prepare_data_order  # noqa: E402
+from debias.data.indexed import MMapIndexedDataset  # noqa: E402
+from debias.data.token_bytes import ByteVocab  # noqa: E402
+from debias.rewrite.rows import RewriteStats, RowRewriter  # noqa: E402
+from debias.rewrite.tail import rewrite_tail  # noqa: E402
+from debias.swap.swapper import DEFAULT_MODELS, PronounSwapper  # noqa: E402
 
 # The published rewrite's idea: a fixed word map, applied to the decoded text.
 PUBLISHED_MAP = {"he": "she", "him": "her", "his": "her", "himself": "herself"}

@@ -6,7 +6,7 @@ heldout = report only); in the treebanks, whole documents (EWT, GUM) or passages
 consecutive sentences of a document (LinES, whose 18 documents are whole books) go to the
 held-out part when the first byte of sha256("<treebank>:<unit>") is odd. Errors are printed for
 the tuning part only, unless ``--show-heldout-errors``. ``--ablate`` empties each word list of
-``debias.pronoun_rules`` in turn (which switches its rule off) and prints what each list earns
+``debias.swap.pronoun_rules`` in turn (which switches its rule off) and prints what each list earns
 on either part. Gold: the challenge set (tests/data/pronoun_challenge.tsv) and three UD English treebanks
 (EWT and GUM: Penn tag PRP$ = determiner, PRP = standing alone / object; LinES: its own tags,
 so the dependency relation decides: nmod:poss, or a conjunct of one, = determiner). Accuracy per
@@ -35,10 +35,17 @@ from spacy.language import Language
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from debias import pronoun_rules  # noqa: E402
-from debias.pronoun_rules import is_determiner  # noqa: E402
-from debias.pronouns import AMBIGUOUS, DIRECTIONS, PRONOUN_RE, TABLE, canonical_form, source_forms  # noqa: E402
-from debias.swapper import PronounSwapper  # noqa: E402
+from debias.swap import pronoun_rules  # noqa: E402
+from debias.swap.pronoun_rules import is_determiner  # noqa: E402
+from debias.swap.pronouns import (  # noqa: E402
+    AMBIGUOUS,
+    DIRECTIONS,
+    PRONOUN_RE,
+    TABLE,
+    canonical_form,
+    source_forms,
+)
+from debias.swap.swapper import PronounSwapper  # noqa: E402
 
 CHALLENGE = REPO / "tests" / "data" / "pronoun_challenge.tsv"
 UD_FILES = {
@@ -288,7 +295,7 @@ def every_pronoun(swappers: dict[str, PronounSwapper], texts: list[tuple[str, st
         print(f"  {direction:13} {'all':8} {cell_text(*cells['tune']):>24}  {cell_text(*cells['heldout']):>24}")
 
 
-# Each word list of debias.pronoun_rules that switches a rule on; emptied, the rule is off. Eight
+# Each word list of debias.swap.pronoun_rules that switches a rule on; emptied, the rule is off. Eight
 # more lists were measured this way and removed, since none earned a decision on the held-out
 # part: ATTRIBUTIVE_ONLY, PERSONAL_PRONOUNS, WH_WORDS, DETERMINERS, NOUN_MODALS, LINKING_VERBS and
 # OBJECT_ADVERBS (0 on either part), PREPOSITIONS (1 her on the tuning part, 0 held out).
@@ -303,7 +310,7 @@ def ablate(swapper: PronounSwapper, items: list[Item]) -> None:
     rules; the tagger's windows are tagged once (the rules never change them)."""
     texts = sorted({it.text for it in items})
     index = {t: i for i, t in enumerate(texts)}
-    from debias.swapper import _Pending
+    from debias.swap.swapper import _Pending
 
     order = sorted(items, key=lambda it: (index[it.text], it.start))
     pending = [_Pending(index[it.text], 0, it.start, it.end, it.text[it.start : it.end]) for it in order]

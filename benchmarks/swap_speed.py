@@ -30,8 +30,8 @@ import spacy  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from debias.pronouns import DIRECTIONS  # noqa: E402
-from debias.swapper import PronounSwapper  # noqa: E402
+from debias.swap.pronouns import DIRECTIONS  # noqa: E402
+from debias.swap.swapper import PronounSwapper  # noqa: E402
 
 NOVELS = ("pg1661.txt", "105.txt", "121.txt", "pg550.txt")
 

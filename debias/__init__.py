@@ -3,27 +3,27 @@ tail rewrite. Heavy modules (spaCy, tokenizers) load on first use of the name th
 
 from __future__ import annotations
 
-from debias.lazy import lazy_getattr
+from debias.core.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "PronounSwapper": "debias.swapper",
-    "MMapIndexedDataset": "debias.indexed",
-    "IndexedDatasetError": "debias.indexed",
-    "write_indexed_dataset": "debias.indexed",
-    "IndexedDatasetWriter": "debias.indexed",
-    "DataOrder": "debias.data_order",
-    "StepOutOfRangeError": "debias.data_order",
-    "prepare_data_order": "debias.corpus",
-    "build_data_order": "debias.corpus",
-    "train_bpe": "debias.bpe",
-    "nearest_checkpoint": "debias.intervention",
-    "intervention_steps": "debias.intervention",
-    "rewrite_tail": "debias.tail",
-    "verify_tail": "debias.tail_verify",
-    "TailVerificationError": "debias.tail_verify",
-    "DebiasError": "debias.errors",
+    "PronounSwapper": "debias.swap.swapper",
+    "MMapIndexedDataset": "debias.data.indexed",
+    "IndexedDatasetError": "debias.data.indexed",
+    "write_indexed_dataset": "debias.data.indexed",
+    "IndexedDatasetWriter": "debias.data.indexed",
+    "DataOrder": "debias.data.order",
+    "StepOutOfRangeError": "debias.data.order",
+    "prepare_data_order": "debias.data.corpus",
+    "build_data_order": "debias.data.corpus",
+    "train_bpe": "debias.data.bpe",
+    "nearest_checkpoint": "debias.rewrite.intervention",
+    "intervention_steps": "debias.rewrite.intervention",
+    "rewrite_tail": "debias.rewrite.tail",
+    "verify_tail": "debias.rewrite.verify",
+    "TailVerificationError": "debias.rewrite.verify",
+    "DebiasError": "debias.core.errors",
 }
 
 __all__ = sorted(_EXPORTS)

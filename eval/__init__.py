@@ -13,7 +13,7 @@ The study calls (names load on first use)::
 
 from __future__ import annotations
 
-from debias.lazy import lazy_getattr
+from debias.core.lazy import lazy_getattr
 
 _EXPORTS = {
     "EvalConfig": "eval.config",

@@ -17,10 +17,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from debias.conf_dir import CONF_DIR
-from debias.config_errors import Problems
-from debias.config_keys import unknown_keys
-from debias.errors import exits_on_error
+from debias.core.conf_dir import CONF_DIR
+from debias.core.config_errors import Problems
+from debias.core.config_keys import unknown_keys
+from debias.core.errors import exits_on_error
 from eval.config import EvaluateAppConfig
 from eval.runner import evaluate_paths
 from eval.summary import summary_table

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from debias.errors import DebiasError
-from debias.fetch import resolve, resolve_dir
-from debias.text_corpus import (
+from debias.core.errors import DebiasError
+from debias.data.fetch import resolve, resolve_dir
+from debias.data.text_corpus import (
     strip_gutenberg,  # the training corpus's own rules: held-out text is cleaned alike
 )
 
@@ -103,7 +103,7 @@ def crows_pairs_docs(
 ) -> list[dict[str, Any]]:
     """CrowS-Pairs English rows: ``sent_more`` (the more stereotyping sentence) and ``sent_less``."""
     path = data_path(CROWS_FILE, path)
-    fix = "Restore the original crows_pairs_anonymized.csv (see debias/data_registry.json for its URL and sha256)."
+    fix = "Restore the original crows_pairs_anonymized.csv (see debias/data/data_registry.json for its URL and sha256)."
     docs = []
     with decoding(path, fix), open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -151,7 +151,7 @@ def winogender_docs(
     """
     sentences_path = data_path(WINOGENDER_SENTENCES, sentences)
     stats_path = data_path(WINOGENDER_STATS, stats)
-    fix = "Restore the original WinoGender files (see debias/data_registry.json for their URLs and sha256)."
+    fix = "Restore the original WinoGender files (see debias/data/data_registry.json for their URLs and sha256)."
     pct: dict[str, float] = {}
     with decoding(stats_path, fix), open(stats_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
@@ -217,7 +217,7 @@ def synthetic_probe_docs(
     probe_seed: int = 0, n_per_occupation: int = 8, *, limit: int | None = None, seed: int = 0
 ) -> list[dict[str, Any]]:
     """She/he probe pairs on the synthetic corpus's occupations, shaped like WinoBias pairs."""
-    from debias.synthetic import probe_pairs
+    from debias.synthetic.stories import probe_pairs
 
     docs = [
         {"id": f"synthetic.{p.occupation}.{p.template}", "type": 0, "occupation": p.occupation,
@@ -231,7 +231,7 @@ def synthetic_probe_docs(
 def lambada_docs(path: str | Path | None = None, *, limit: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """LAMBADA (OpenAI's detokenized test set): predict a passage's last word from the rest."""
     path = data_path(LAMBADA_FILE, path)
-    fix = "Restore the original lambada_test.jsonl (see debias/data_registry.json for its URL and sha256)."
+    fix = "Restore the original lambada_test.jsonl (see debias/data/data_registry.json for its URL and sha256)."
     docs = []
     with decoding(path, fix), open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
@@ -326,7 +326,7 @@ def heldout_docs(
     the text on which that arm's own training predicts its perplexity.
     """
     if swap is not None:
-        from debias.swapper import PronounSwapper
+        from debias.swap.swapper import PronounSwapper
 
         swapper = PronounSwapper(swap)
         docs = heldout_docs(path, chunk_chars=chunk_chars, limit=limit, seed=seed, unwrap=unwrap)

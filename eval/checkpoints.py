@@ -1,6 +1,6 @@
 """Finding checkpoints: a single HF directory, or the ``checkpoints/step<N>/`` series of a run.
 
-A run directory (CONTRACTS.md, ``debias.contracts``) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
+A run directory (CONTRACTS.md, ``debias.core.contracts``) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
 that exists is complete (train renames it into place). Results are cached per checkpoint in
 ``<run>/eval/step<N>.json``, or ``<checkpoint>/eval_results.json`` for a loose checkpoint.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debias.contracts import CHECKPOINTS, RUN_RECORD, RunRecord, parse_step, step_dirs
-from debias.errors import DebiasError
+from debias.core.contracts import CHECKPOINTS, RUN_RECORD, RunRecord, parse_step, step_dirs
+from debias.core.errors import DebiasError
 from eval.config import CheckpointSelection
 
 log = logging.getLogger(__name__)

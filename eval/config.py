@@ -1,7 +1,7 @@
 """Typed configs behind ``conf/eval/`` (group ``eval``), ``conf/evaluate.yaml`` and ``conf/report.yaml``.
 
 Each dataclass lists its own problems so that an app reports every mistake of a composed config
-at once (``debias.config_errors``).
+at once (``debias.core.config_errors``).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class HeldoutTask:
 
 @dataclass
 class SyntheticProbesTask:
-    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.probe_pairs``):
+    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.stories.probe_pairs``):
     ``n_per_occupation`` of its held-out templates for each of its 60 occupations."""
 
     enabled: bool = True  # score the probe pairs

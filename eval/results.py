@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from debias.atomic import write_json
+from debias.core.atomic import write_json
 
 log = logging.getLogger(__name__)
 

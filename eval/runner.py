@@ -17,9 +17,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from debias.contracts import RunRecord
-from debias.errors import DebiasError
-from debias.weights import check_shapes, expected_shapes
+from debias.core.contracts import RunRecord
+from debias.core.errors import DebiasError
+from debias.core.weights import check_shapes, expected_shapes
 from eval.checkpoints import (
     Checkpoint,
     CheckpointError,

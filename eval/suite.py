@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from debias.fetch import resolve, sha256_file
+from debias.data.fetch import resolve, sha256_file
 from eval import benchmarks, winobias
 from eval.config import EvalConfig
 
@@ -233,7 +233,7 @@ def _swapped_digest(options_json: str) -> str:
 def _synthetic_data(options: dict[str, Any]) -> dict[str, str]:
     # The probes are generated, so their text itself is what must not change.
     docs = benchmarks.synthetic_probe_docs(options.get("probe_seed", 0), options.get("n_per_occupation", 8))
-    return {"debias.synthetic.probe_pairs": hashlib.sha256(json.dumps(docs, sort_keys=True).encode()).hexdigest()}
+    return {"debias.synthetic.stories.probe_pairs": hashlib.sha256(json.dumps(docs, sort_keys=True).encode()).hexdigest()}
 
 
 TASKS: dict[str, TaskDef] = {

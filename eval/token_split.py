@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from debias.pronouns import FEMININE, MASCULINE, pronoun_pattern
+from debias.swap.pronouns import FEMININE, MASCULINE, pronoun_pattern
 
 log = logging.getLogger(__name__)
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.arms import data_problems, tail_name, verify_arm
-from debias.arms.placebo import rewrite_placebo, stereotype_rates
-from debias.arms.published import rewrite_published
-from debias.arms.sham import rewrite_sham
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SyntheticConfig
-from debias.corpus import run_data_order
-from debias.data_order import DataOrder
-from debias.indexed import MMapIndexedDataset
-from debias.pronouns import FEMININE, MASCULINE
-from debias.token_bytes import ByteVocab
+from debias.data.corpus import run_data_order
+from debias.data.indexed import MMapIndexedDataset
+from debias.data.order import DataOrder
+from debias.data.token_bytes import ByteVocab
+from debias.rewrite.arms import data_problems, tail_name, verify_arm
+from debias.rewrite.arms.placebo import rewrite_placebo, stereotype_rates
+from debias.rewrite.arms.published import rewrite_published
+from debias.rewrite.arms.sham import rewrite_sham
+from debias.swap.pronouns import FEMININE, MASCULINE
 from train import compose
 from train.plan import to_train_config
 
@@ -206,8 +206,8 @@ def test_sham_touches_only_its_word_pair(order, data, tmp_path: Path) -> None:
 
 
 def test_text_versions_of_the_sham_and_the_published_rewrite() -> None:
-    from debias.arms.published import replace_text
-    from debias.arms.sham import swap_text
+    from debias.rewrite.arms.published import replace_text
+    from debias.rewrite.arms.sham import swap_text
 
     assert swap_text("A cat saw a dog, an owl and Ava's hat.", "a", "the") == "The cat saw the dog, an owl and Ava's hat."
     assert swap_text("the end", "a", "the", "to_masculine") == "a end"
@@ -220,7 +220,7 @@ def test_published_rewrite_ignores_morphology_and_changes_row_lengths(neox_token
     """On Pythia's tokenizer: "his" standing alone becomes "her" (the morphological rewrite writes
     "hers"), and rows change length before the pad or cut where a form's counterpart needs another
     number of tokens ("Him" is 2 tokens, "Her" 1; " Himself" 1, " Herself" 2)."""
-    from debias.corpus import build_data_order
+    from debias.data.corpus import build_data_order
 
     story = ("The clerk said the coat was his. He gave his sister the key and kept the rest for himself. "
              "Himself a sailor, he knew the sea, and a friend of his told him so. Him? She laughed. ")

@@ -27,7 +27,7 @@ def _loaded_after(code: str) -> set[str]:
 def test_planning_a_resumed_arm_loads_no_eval() -> None:
     loaded = _loaded_after(
         "import train\n"
-        "from debias.config_errors import ConfigError\n"
+        "from debias.core.config_errors import ConfigError\n"
         "from train.plan import make_plan, to_train_config\n"
         "cfg = train.compose(['intervention=tail21', 'runs_root=/nonexistent/runs'])\n"
         "assert to_train_config(cfg).intervention.arm == 'intervention'\n"
@@ -101,3 +101,43 @@ def test_train_refuses_a_study_and_names_the_study_command(tmp_path: Path) -> No
     assert "python -m debias.study +experiment=mini-suite" in done.stderr and "debias-study" in done.stderr
     assert "study.*" in done.stderr and "eval.*" in done.stderr
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+# The rooms inside debias/ and the rooms each may import: the core imports nothing else of the
+# project, the swapper and the synthetic corpus stand on the core alone, data orders may be built
+# from the synthetic corpus, and the rewrite stands on all of them. Only the study sits above.
+ROOMS = {
+    "core": set(),
+    "config": {"core"},
+    "swap": {"core", "config"},
+    "synthetic": {"core", "config"},
+    "data": {"core", "config", "synthetic"},
+    "rewrite": {"core", "config", "data", "swap", "synthetic"},
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "debias" and len(parts) > 1 else None
+
+
+def test_each_room_of_debias_imports_only_the_rooms_below_it() -> None:
+    found = []
+    for room, allowed in ROOMS.items():
+        files = [REPO / "debias" / "config.py"] if room == "config" else sorted((REPO / "debias" / room).rglob("*.py"))
+        assert files, room
+        for p in files:
+            for name in _imports(p):
+                other = _room(name)
+                if name == "debias" or (other is not None and other not in allowed | {room}):
+                    found.append(f"{p.relative_to(REPO)} ({room}) imports {name}")
+    assert found == []
+
+
+def test_debias_holds_only_its_rooms_and_the_readme_names_each() -> None:
+    top = {p.name for p in (REPO / "debias").iterdir() if not p.name.startswith((".", "__pycache__"))}
+    rooms = {name for name in ROOMS if name != "config"} | {"study"}
+    assert top == {"__init__.py", "config.py", "conf"} | rooms
+    layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for room in rooms:
+        assert f"`debias/{room}/`" in layout, room

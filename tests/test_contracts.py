@@ -1,4 +1,4 @@
-"""The records that pass between stages (debias.contracts): round trips, a reader that refuses a
+"""The records that pass between stages (debias.core.contracts): round trips, a reader that refuses a
 malformed file naming it, the control arm's own file (and the old placeholder), one counts shape."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.arms.tailfile import write_tail
-from debias.contracts import (
+from debias.core.contracts import (
     CONTROL,
     MANIFEST,
     RUN_RECORD,
@@ -30,9 +29,10 @@ from debias.contracts import (
     step_dirs,
     step_name,
 )
-from debias.data_order import DataOrder
-from debias.errors import DebiasError, describe
-from debias.indexed import IndexedDatasetWriter
+from debias.core.errors import DebiasError, describe
+from debias.data.indexed import IndexedDatasetWriter
+from debias.data.order import DataOrder
+from debias.rewrite.arms.tailfile import write_tail
 
 RUN = {"name": "tail21-s0", "arm": "intervention", "model": "pythia-14m", "seed": 0, "start_step": 40,
        "end_step": 50, "total_steps": 50, "seq_length": 128, "direction": "to_feminine", "method": "morphological",

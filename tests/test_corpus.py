@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from debias.bpe import train_bpe
 from debias.config import DataConfig
-from debias.corpus import build_data_order, pack_samples, prepare_data_order, tokenize_documents
-from debias.data_order import DataOrder
-from debias.indexed import MMapIndexedDataset
+from debias.data.bpe import train_bpe
+from debias.data.corpus import (
+    build_data_order,
+    pack_samples,
+    prepare_data_order,
+    tokenize_documents,
+)
+from debias.data.indexed import MMapIndexedDataset
+from debias.data.order import DataOrder
 
 DOCS = [
     f"Story {i}. The smith said he would mend her gate before his supper, and she thanked him."

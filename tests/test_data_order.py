@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.data_order import DataOrder, StepOutOfRangeError
-from debias.indexed import IndexedDatasetError, write_indexed_dataset
+from debias.data.indexed import IndexedDatasetError, write_indexed_dataset
+from debias.data.order import DataOrder, StepOutOfRangeError
 
 
 @pytest.fixture

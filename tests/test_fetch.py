@@ -1,4 +1,4 @@
-"""The data resolver (debias.fetch): local data directory, checksummed cache, download, offline."""
+"""The data resolver (debias.data.fetch): local data directory, checksummed cache, download, offline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from debias import fetch
+from debias.data import fetch
 
 CONTENT = b"1 [The developer] argued with the designer because [he] did not like the design.\n"
 SHA = hashlib.sha256(CONTENT).hexdigest()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from debias import gendered_nouns as gn
 from debias.config import SwapConfig
-from debias.pronouns import apply_swaps
+from debias.swap import gendered_nouns as gn
+from debias.swap.pronouns import apply_swaps
 
 PLAIN = [(d, s, t.plain) for d, table in gn.TARGETS.items() for s, t in table.items() if t.plain]
 TITLES = [(d, s, t.title) for d, table in gn.TARGETS.items() for s, t in table.items() if t.title]
@@ -99,7 +99,7 @@ def test_mixed_case_is_left():
 
 
 def test_swapper_groups_api():
-    from debias.swapper import PronounSwapper
+    from debias.swap.swapper import PronounSwapper
 
     text = "He told his father's brother."
     plain = PronounSwapper("to_feminine")
@@ -124,9 +124,9 @@ def test_swap_config_groups():
 
 
 def test_tail_rewrite_with_nouns_verifies_and_counts_every_form(tmp_path, neox_tokenizer_path):
-    from debias.corpus import build_data_order
-    from debias.tail import rewrite_tail
-    from debias.tail_verify import verify_tail
+    from debias.data.corpus import build_data_order
+    from debias.rewrite.tail import rewrite_tail
+    from debias.rewrite.verify import verify_tail
 
     docs = ["His father met the King and Mr. Smith; the men's wives came too. " * 6] * 40
     source = tmp_path / "order"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.indexed import (
+from debias.data.indexed import (
     DTYPES,
     MAGIC,
     IndexedDatasetError,

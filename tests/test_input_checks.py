@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from debias import atomic
-from debias.config_errors import ConfigError
-from debias.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
+from debias.core import atomic
+from debias.core.config_errors import ConfigError
+from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
 from eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_a_key_the_configs_do_not_define_is_refused_with_the_other_problems() ->
 
 
 def test_every_experiment_composes_without_an_unknown_key() -> None:
-    from debias.config_keys import unknown_keys
+    from debias.core.config_keys import unknown_keys
     from debias.study.config import StudyAppConfig
     from debias.study.run import compose_study
     from tests.test_configs import (  # a base such as pythia-resume asks for its model and arm
@@ -103,7 +103,7 @@ class _Identity:
 
 
 def test_counts_file_is_checked_like_the_output(tmp_path: Path) -> None:
-    from debias.swap_cli import SwapFileConfig, swap_file
+    from debias.swap.cli import SwapFileConfig, swap_file
 
     src = tmp_path / "book.txt"
     src.write_text("He left.\n")
@@ -132,7 +132,7 @@ class _Payload:
 
 
 def test_a_pickle_payload_in_deepspeed_state_is_refused_before_it_runs(tmp_path: Path) -> None:
-    from debias.input_errors import InputError
+    from debias.core.input_errors import InputError
     from train.engine import safe_torch_load
 
     marker = tmp_path / "pwned"
@@ -255,8 +255,8 @@ def test_an_idx_that_is_a_directory_says_so(tmp_path: Path) -> None:
 
 # -- 11. misleading messages ----------------------------------------------------------------------
 def test_a_non_string_jsonl_field_says_what_it_holds(tmp_path: Path) -> None:
-    from debias.swap_cli import SwapFileConfig, SwapFileError, swap_file
-    from debias.text_corpus import CorpusError, read_corpus
+    from debias.data.text_corpus import CorpusError, read_corpus
+    from debias.swap.cli import SwapFileConfig, SwapFileError, swap_file
 
     bad = tmp_path / "docs.jsonl"
     bad.write_text('{"text": 3}\n')
@@ -270,7 +270,7 @@ def test_a_non_string_jsonl_field_says_what_it_holds(tmp_path: Path) -> None:
 
 
 def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) -> None:
-    from debias.input_errors import InputError
+    from debias.core.input_errors import InputError
     from eval.runner import load_model
 
     ckpt = make_checkpoint(tmp_path / "ckpt", tokenizer, hidden=16, layers=1)
@@ -283,7 +283,7 @@ def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) 
 
 
 def test_weights_of_another_shape_under_a_right_config_get_our_message(tmp_path: Path, tokenizer: Path) -> None:
-    from debias.input_errors import InputError
+    from debias.core.input_errors import InputError
     from eval.runner import load_model
 
     small = make_checkpoint(tmp_path / "small", tokenizer, hidden=16, layers=1)
@@ -308,7 +308,7 @@ def _poison(ckpt: Path) -> None:
 
 
 def test_non_finite_source_weights_are_refused(tmp_path: Path, tokenizer: Path) -> None:
-    from debias.input_errors import InputError
+    from debias.core.input_errors import InputError
     from train.config import ModelConfig, SourceConfig
     from train.model import load_pretrained
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from debias.config_errors import ConfigError
-from debias.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
+from debias.core.config_errors import ConfigError
+from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
 from train import compose, make_plan, read_run_info, run
 
 pytestmark = pytest.mark.slow

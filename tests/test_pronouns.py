@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from debias.pronouns import (
+from debias.swap.pronouns import (
     AMBIGUOUS,
     FEMININE,
     MASCULINE,

@@ -14,9 +14,13 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from debias.config import InterventionConfig, ScheduleConfig
-from debias.corpus import build_data_order
-from debias.intervention import intervention_problems, intervention_steps, nearest_checkpoint
-from debias.rewrite_cli import CONF_DIR, RewriteConfig, run
+from debias.data.corpus import build_data_order
+from debias.rewrite.cli import CONF_DIR, RewriteConfig, run
+from debias.rewrite.intervention import (
+    intervention_problems,
+    intervention_steps,
+    nearest_checkpoint,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,7 +107,7 @@ def test_a_bad_command_line_lists_every_problem(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "debias.rewrite_cli",
+            "debias.rewrite.cli",
             "intervention=control7",
             "workers=0",
             f"hydra.run.dir={tmp_path}",

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.row_rewrite import NO_SPELLING, ROW_EDGE, RewriteStats, RowRewriter, check_row
-from debias.swapper import PronounSwapper
-from debias.token_bytes import ByteVocab
+from debias.data.token_bytes import ByteVocab
+from debias.rewrite.rows import NO_SPELLING, ROW_EDGE, RewriteStats, RowRewriter, check_row
+from debias.swap.swapper import PronounSwapper
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from debias.contracts import CONTROL, MANIFEST
+from debias.core.contracts import CONTROL, MANIFEST
 from debias.study import compose_study, run_study
 from eval import compare_arms
 from eval.config import EvalConfig

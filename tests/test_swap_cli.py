@@ -12,9 +12,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from debias.config_errors import ConfigError
-from debias.swap_cli import CONF_DIR, SwapFileConfig, SwapFileError, swap_file
-from debias.swapper import PronounSwapper
+from debias.core.config_errors import ConfigError
+from debias.swap.cli import CONF_DIR, SwapFileConfig, SwapFileError, swap_file
+from debias.swap.swapper import PronounSwapper
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,14 +130,14 @@ def test_output_is_replaced_only_when_asked(tmp_path, fem):
 def test_command_line_end_to_end(tmp_path):
     src, dest = tmp_path / "book.txt", tmp_path / "book.both.txt"
     src.write_text("He gave her his book.\n", encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "debias.swap_cli", f"input={src}", f"output={dest}",
+    run = subprocess.run([sys.executable, "-m", "debias.swap.cli", f"input={src}", f"output={dest}",
                           "swap.direction=both"], cwd=tmp_path, capture_output=True, text=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stderr
     assert dest.read_text(encoding="utf-8") == "She gave him her book.\n"
     assert "swap book.txt" in run.stderr  # the progress bar
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.both.txt", "book.txt"]  # no Hydra litter
-    bad = subprocess.run([sys.executable, "-m", "debias.swap_cli", f"input={src}", f"output={dest}"],
+    bad = subprocess.run([sys.executable, "-m", "debias.swap.cli", f"input={src}", f"output={dest}"],
                          cwd=tmp_path, capture_output=True, text=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert bad.returncode == 2 and "overwrite=true" in bad.stderr

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import debias.swapper as swapper_module
+import debias.swap.swapper as swapper_module
 from debias import PronounSwapper
-from debias.pronouns import Swap
+from debias.swap.pronouns import Swap
 
 CHALLENGE = Path(__file__).parent / "data" / "pronoun_challenge.tsv"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from debias.config import DataConfig, SyntheticConfig
-from debias.fetch import resolve
-from debias.synthetic import (
+from debias.data.fetch import resolve
+from debias.synthetic.stories import (
     OCCUPATIONS,
     corpus_stats,
     gendered_words,
@@ -23,7 +23,7 @@ from debias.synthetic import (
     probe_pairs,
     write_jsonl,
 )
-from debias.synthetic_vocab import PROBES
+from debias.synthetic.vocab import PROBES
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = SyntheticConfig(num_documents=2000, seed=7)

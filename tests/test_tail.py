@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debias.corpus import build_data_order
-from debias.pronouns import FEMININE, MASCULINE, find_pronouns
-from debias.row_rewrite import is_whole_word, plan_text, row_segments
-from debias.tail import rewrite_tail
-from debias.tail_verify import TailVerificationError, verify_tail
-from debias.text_corpus import decode_text
-from debias.token_bytes import ByteVocab
+from debias.data.corpus import build_data_order
+from debias.data.text_corpus import decode_text
+from debias.data.token_bytes import ByteVocab
+from debias.rewrite.rows import is_whole_word, plan_text, row_segments
+from debias.rewrite.tail import rewrite_tail
+from debias.rewrite.verify import TailVerificationError, verify_tail
+from debias.swap.pronouns import FEMININE, MASCULINE, find_pronouns
 
 RPS = 4
 CRAFTED = [
@@ -75,7 +75,7 @@ def _count(vocab: ByteVocab, rows: np.ndarray, forms: tuple[str, ...]) -> int:
 
 
 def _rows(prefix: Path, first: int = 0, n: int | None = None) -> np.ndarray:
-    from debias.indexed import MMapIndexedDataset
+    from debias.data.indexed import MMapIndexedDataset
 
     ds = MMapIndexedDataset(prefix)
     return ds.rows(first, len(ds) if n is None else first + n)
@@ -272,7 +272,7 @@ def test_verify_refuses_a_changed_source(tmp_path: Path, corpus: Path, feminine_
 def test_steps_beyond_the_data_and_bad_direction(
     tmp_path: Path, corpus: Path, neox_tokenizer_path: Path
 ) -> None:
-    from debias.data_order import StepOutOfRangeError
+    from debias.data.order import StepOutOfRangeError
 
     with pytest.raises(StepOutOfRangeError, match="last available step"):
         _rewrite(corpus, tmp_path / "x", neox_tokenizer_path, end_step=10_000)
@@ -282,7 +282,7 @@ def test_steps_beyond_the_data_and_bad_direction(
 
 KILL_SCRIPT = """
 import sys, time
-from debias.tail import rewrite_tail
+from debias.rewrite.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=0, end_step=100, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", workers=2, shard_rows=4, progress=False,
              on_task_done=lambda k: __import__("time").sleep(0.2))
@@ -336,7 +336,7 @@ def test_two_workers_killed_with_sigkill_then_rerun_give_the_same_bytes(
 
 
 def test_data_order_from_tail_answers_for_the_real_steps(feminine_tail: Path) -> None:
-    from debias.data_order import DataOrder, StepOutOfRangeError
+    from debias.data.order import DataOrder, StepOutOfRangeError
 
     order = DataOrder.from_tail(feminine_tail, vocab_size=50277)
     assert (order.first_step, order.last_step, order.rows_per_step) == (10, 59, RPS)

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from test_tail import CRAFTED
 
-from debias.corpus import build_data_order
-from debias.fetch import sha256_file
-from debias.tail import rewrite_tail
-from debias.tail_engine import ExecutorConfig, task_rows
-from debias.tail_verify import TailVerificationError, verify_tail
-from debias.text_corpus import decode_text
-from debias.tokenizer_fit import TokenizerMismatchError
+from debias.data.corpus import build_data_order
+from debias.data.fetch import sha256_file
+from debias.data.text_corpus import decode_text
+from debias.data.tokenizer_fit import TokenizerMismatchError
+from debias.rewrite.engine import ExecutorConfig, task_rows
+from debias.rewrite.tail import rewrite_tail
+from debias.rewrite.verify import TailVerificationError, verify_tail
 
 REPO = Path(__file__).resolve().parents[1]
 RPS = 4
@@ -53,7 +53,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, neox_tokeni
 @pytest.fixture(scope="module")
 def small_bpe(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Path]:
     """A 400-token BPE and a data order made with it."""
-    from debias.bpe import train_bpe
+    from debias.data.bpe import train_bpe
 
     paragraphs = _paragraphs(data_dir)
     docs = ["\n\n".join(paragraphs[i : i + 20]) for i in range(0, len(paragraphs), 20)]
@@ -126,7 +126,7 @@ def test_the_local_executor_is_datatrove_and_leaves_its_markers(
 
 ORPHAN_SCRIPT = """
 import sys, time
-from debias.tail import rewrite_tail
+from debias.rewrite.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=0, end_step=150, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", workers=2, tasks=150, progress=False,
              on_task_done=lambda k: __import__("time").sleep(0.3))
@@ -211,7 +211,7 @@ def test_the_command_line_refuses_a_small_tokenizer_in_two_lines_and_exit_2(
     tok, _order = small_bpe
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "debias.rewrite_cli", f"source={corpus}", f"tokenizer={tok}",
+        [sys.executable, "-m", "debias.rewrite.cli", f"source={corpus}", f"tokenizer={tok}",
          f"output={out}", "intervention=tail21", "intervention.fraction=null",
          "intervention.start_step=20", "schedule.total_steps=30", "schedule.checkpoint_interval=10",
          "data.rows_per_step=4", "progress=false", f"hydra.run.dir={tmp_path / 'hydra'}"],
@@ -260,8 +260,8 @@ def test_a_rerun_of_a_finished_rewrite_refuses_a_tampered_tail(
 # -- issue 12, item 9: a full disk names the path; stale temp files go on the next run -----------
 FULL_DISK_SCRIPT = """
 import resource, signal, sys
-from debias.tail import rewrite_tail
-from debias.tail_engine import OutputWriteError
+from debias.rewrite.tail import rewrite_tail
+from debias.rewrite.engine import OutputWriteError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 try:
@@ -301,7 +301,7 @@ def test_executor_config_problems() -> None:
 
 def test_slurm_is_a_switch_away(tmp_path: Path) -> None:
     """The slurm executor builds its sbatch script from the config (nothing is submitted)."""
-    from debias.tail_engine import make_executor
+    from debias.rewrite.engine import make_executor
 
     cfg = ExecutorConfig(kind="slurm", partition="cpu", sbatch_args={"account": "bias"})
     ex = make_executor(cfg, [], tasks=2560, workers=512, logging_dir=tmp_path / "logs")
@@ -313,7 +313,7 @@ def test_slurm_is_a_switch_away(tmp_path: Path) -> None:
 
 BUSY_SCRIPT = """
 import sys
-from debias.tail import rewrite_tail
+from debias.rewrite.tail import rewrite_tail
 rewrite_tail(sys.argv[1], sys.argv[2], start_step=10, end_step=60, rows_per_step=4, tokenizer=sys.argv[3],
              direction="to_feminine", tasks=50, progress=False,
              on_task_done=lambda k: __import__("time").sleep(0.5))
@@ -324,7 +324,7 @@ rewrite_tail(sys.argv[1], sys.argv[2], start_step=10, end_step=60, rows_per_step
 def test_a_second_rewrite_while_one_runs_is_refused(
     tmp_path: Path, corpus: Path, neox_tokenizer_path: Path
 ) -> None:
-    from debias.tail_engine import FolderBusyError
+    from debias.rewrite.engine import FolderBusyError
 
     out = tmp_path / "busy"
     proc = subprocess.Popen(

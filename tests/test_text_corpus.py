@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from debias.text_corpus import (
+from debias.data.text_corpus import (
     CorpusError,
     decode_text,
     read_corpus,

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from debias.config_errors import ConfigError
+from debias.core.config_errors import ConfigError
 from tests.lr_formula import design_lr
 from train import compose, make_plan, read_log, run
 from train.rundir import RunExistsError
@@ -107,7 +107,7 @@ def test_fresh_optimizer_is_the_default_and_changes_the_result(root: Path, basel
 
 
 def test_intervention_reads_the_rewritten_tail(root: Path, baseline: Path) -> None:
-    from debias.data_order import DataOrder
+    from debias.data.order import DataOrder
     from train.data import prepare
 
     cfg = cfg_for(root, "intervention=tail7")
@@ -200,7 +200,7 @@ def test_pythia_70m_shape_resumes_from_a_local_directory(tmp_path: Path, data_di
     resumed two steps on rows of 2,049 tokens, and saved."""
     from transformers import GPTNeoXForCausalLM
 
-    from debias.indexed import write_indexed_dataset
+    from debias.data.indexed import write_indexed_dataset
     from train.config import ModelConfig
     from train.model import build_model
 

@@ -105,9 +105,9 @@ def test_wheel_carries_every_config_and_command(installed):
 
 def test_installed_copy_is_imported_and_finds_its_configs(installed):
     site = installed["site"]
-    code = ("import json, debias, train, eval, debias.conf_dir, train.config; "
+    code = ("import json, debias, train, eval, debias.core.conf_dir, train.config; "
             "print(json.dumps({'files': [debias.__file__, train.__file__, eval.__file__], "
-            "'conf': str(debias.conf_dir.CONF_DIR), 'train_conf': str(train.config.CONF_DIR)}))")
+            "'conf': str(debias.core.conf_dir.CONF_DIR), 'train_conf': str(train.config.CONF_DIR)}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=installed["work"], env=_env(site),
                           capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
@@ -123,7 +123,7 @@ def test_installed_swap_command_swaps_a_file(installed):
     (work / "story.txt").write_text("He said his book was hers.\nShe gave him the key.\n", encoding="utf-8")
     _, modules = _run(installed, "debias-swap", "input=story.txt", "output=story.fem.txt",
                       "counts_file=counts.json")
-    assert "debias.conf_dir" in modules and "debias.swap_cli" in modules
+    assert "debias.core.conf_dir" in modules and "debias.swap.cli" in modules
     assert (work / "story.fem.txt").read_text(encoding="utf-8") == (
         "She said her book was hers.\nShe gave her the key.\n")
     counts = json.loads((work / "counts.json").read_text())["counts"]

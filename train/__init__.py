@@ -7,7 +7,7 @@ Entry points: ``train.run(cfg)`` trains one run (one arm of one seed) from a Hyd
 
 from __future__ import annotations
 
-from debias.lazy import lazy_getattr
+from debias.core.lazy import lazy_getattr
 
 _EXPORTS = {
     "run": "train.trainer",

@@ -17,8 +17,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from debias.config_errors import ConfigError
-from debias.errors import exits_on_error
+from debias.core.config_errors import ConfigError
+from debias.core.errors import exits_on_error
 from train.compose_config import study_keys
 from train.config import CONF_DIR
 from train.trainer import run

@@ -13,10 +13,10 @@ from typing import Any
 from torch import nn
 from transformers.utils import logging as hf_logging
 
-from debias.atomic import atomic_path, write_json
-from debias.contracts import step_dirs
-from debias.input_errors import is_write_failure, with_path
-from debias.tokenizer_files import TOKENIZER_FILES, write_tokenizer_files
+from debias.core.atomic import atomic_path, write_json
+from debias.core.contracts import step_dirs
+from debias.core.input_errors import is_write_failure, with_path
+from debias.data.tokenizer_files import TOKENIZER_FILES, write_tokenizer_files
 
 
 def write_tokenizer(tokenizer_json: str | Path, dest: Path, *, model_max_length: int) -> Path:

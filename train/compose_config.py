@@ -19,7 +19,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from debias.config_errors import ConfigError
+from debias.core.config_errors import ConfigError
 from train.config import CONF_DIR, register_configs
 
 STUDY_COMMAND = "python -m debias.study (debias-study)"

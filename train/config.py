@@ -9,21 +9,34 @@ sizes do not multiply to, a vocabulary smaller than the data's) and reports them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hydra.core.config_store import ConfigStore
 
-from debias.conf_dir import CONF_DIR as CONF_DIR  # re-exported: jobs, compose_config, __main__
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
 from debias.config import register_configs as register_data_configs
+from debias.core.choices import choice, choice_problems, values
+from debias.core.conf_dir import CONF_DIR as CONF_DIR  # re-exported: jobs, compose_config, __main__
 
-ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
-INIT_METHODS = ("small_init", "wang_init", "normal")
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("cpu", "gpu")
-MODES = ("auto", "pretrain", "resume")
-RESUME_POLICIES = ("never", "auto")
-OPTIMIZER_STATES = ("fresh", "loaded", "auto")
-TAIL_CHECKS = ("sample", "full")  # train.tail_check
+# The allowed values of the fields below, one Literal each (debias.core.choices: OmegaConf 2.3
+# refuses Literal annotations, so each field is a str carrying its Literal).
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2"]
+InitMethod = Literal["small_init", "wang_init", "normal"]
+Precision = Literal["fp32", "bf16", "fp16"]
+Device = Literal["cpu", "gpu"]
+Mode = Literal["auto", "pretrain", "resume"]
+ResumePolicy = Literal["never", "auto"]
+OptimizerState = Literal["fresh", "loaded", "auto"]
+TailCheck = Literal["sample", "full"]  # train.tail_check
+
+ATTN_IMPLEMENTATIONS = values(AttnImplementation)
+INIT_METHODS = values(InitMethod)
+PRECISIONS = values(Precision)
+DEVICES = values(Device)
+MODES = values(Mode)
+RESUME_POLICIES = values(ResumePolicy)
+OPTIMIZER_STATES = values(OptimizerState)
+TAIL_CHECKS = values(TailCheck)
 
 
 @dataclass
@@ -48,13 +61,13 @@ class ModelConfig:
     rotary_base: float = 10_000.0  # rotary embeddings' base
     layer_norm_eps: float = 1e-5  # LayerNorm epsilon
     lr: float = 2e-3  # peak learning rate (optim.lr=None takes this)
-    # init of every matrix but the output projections: one of INIT_METHODS (small_init, wang_init, normal)
-    init_method: str = "small_init"
-    # init of the projections that write into the residual stream: one of INIT_METHODS
-    output_layer_init_method: str = "wang_init"
+    # init of every matrix but the output projections: an InitMethod (small_init, wang_init, normal)
+    init_method: str = choice(InitMethod, "small_init")
+    # init of the projections that write into the residual stream: an InitMethod
+    output_layer_init_method: str = choice(InitMethod, "wang_init")
     init_std: float = 0.02  # std of the normal init (and the HF config's initializer_range)
-    # one of ATTN_IMPLEMENTATIONS: eager, sdpa, flash_attention_2 (the gpu extra)
-    attn_implementation: str = "sdpa"
+    # an AttnImplementation: eager, sdpa, flash_attention_2 (the gpu extra)
+    attn_implementation: str = choice(AttnImplementation, "sdpa")
     # recompute activations in the backward pass: less memory, ~1/3 more compute
     activation_checkpointing: bool = False
     # rows per GPU and pass when this size is resumed on GPUs (experiment=pythia-resume sets
@@ -72,7 +85,7 @@ class ModelConfig:
         return n * per_layer + 2 * v * h + 2 * h
 
     def problems(self) -> list[str]:
-        out = []
+        out = choice_problems(self, "model")
         for key in ("num_layers", "hidden_size", "num_heads", "vocab_size", "max_position_embeddings"):
             if getattr(self, key) < 1:
                 out.append(f"model.{key}={getattr(self, key)} must be positive")
@@ -82,14 +95,8 @@ class ModelConfig:
             out.append(f"model.rotary_pct={self.rotary_pct} must lie in (0, 1]")
         if self.lr <= 0:
             out.append(f"model.lr={self.lr} (the peak learning rate) must be positive")
-        for key in ("init_method", "output_layer_init_method"):
-            if getattr(self, key) not in INIT_METHODS:
-                out.append(f"model.{key}={getattr(self, key)!r} is not one of {', '.join(INIT_METHODS)}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             out.append(f"model.micro_batch_size={self.micro_batch_size} must be positive (or null)")
-        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
-            out.append(f"model.attn_implementation={self.attn_implementation!r} is not one of "
-                       f"{', '.join(ATTN_IMPLEMENTATIONS)}")
         return out
 
 
@@ -139,9 +146,9 @@ class DeepSpeedConfig:
     """
 
     name: str = "zero1-cpu"  # the conf/deepspeed file's name
-    device: str = "cpu"  # one of DEVICES: cpu, gpu
+    device: str = choice(Device, "cpu")  # a Device: cpu, gpu
     zero_stage: int = 1  # ZeRO stage: 0, 1 or 2
-    precision: str = "fp32"  # one of PRECISIONS: fp32, bf16, fp16 (fp16 on GPUs only)
+    precision: str = choice(Precision, "fp32")  # a Precision: fp32, bf16, fp16 (fp16 on GPUs only)
     micro_batch_size: int = 4  # rows per rank and pass
     # passes per step; None: rows_per_step / (micro_batch_size x world size)
     gradient_accumulation_steps: int | None = None
@@ -160,14 +167,10 @@ class DeepSpeedConfig:
         return self.backend or ("gloo" if self.device == "cpu" else "nccl")
 
     def problems(self) -> list[str]:
-        out = []
-        if self.device not in DEVICES:
-            out.append(f"deepspeed.device={self.device!r} is not one of {', '.join(DEVICES)}")
+        out = choice_problems(self, "deepspeed")
         if self.zero_stage not in (0, 1, 2):
             out.append(f"deepspeed.zero_stage={self.zero_stage} is not supported; use 0, 1 or 2")
-        if self.precision not in PRECISIONS:
-            out.append(f"deepspeed.precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        elif self.device == "cpu" and self.precision == "fp16":
+        if self.device == "cpu" and self.precision == "fp16":
             out.append("deepspeed.precision=fp16 needs a GPU; use fp32 on CPU (deepspeed=zero1-cpu)")
         if self.micro_batch_size < 1:
             out.append(f"deepspeed.micro_batch_size={self.micro_batch_size} must be positive")
@@ -197,16 +200,14 @@ class SourceConfig:
     hub: str | None = None  # instead of path: a hub repository, e.g. EleutherAI/pythia-410m-deduped
     revision: str | None = None  # the hub revision; None: step<start>
     cache_dir: str | None = None  # where hub downloads go; None: the Hugging Face cache
-    optimizer: str = "fresh"  # one of OPTIMIZER_STATES: fresh, loaded, auto
+    optimizer: str = choice(OptimizerState, "fresh")  # an OptimizerState: fresh, loaded, auto
     # DeepSpeed checkpoints for optimizer=loaded/auto; None: <run dir>/deepspeed
     deepspeed_dir: str | None = None
 
     def problems(self) -> list[str]:
-        out = []
+        out = choice_problems(self, "source")
         if self.path and self.hub:
             out.append("give source.path or source.hub, not both")
-        if self.optimizer not in OPTIMIZER_STATES:
-            out.append(f"source.optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZER_STATES)}")
         if self.hub and self.optimizer == "loaded" and not self.deepspeed_dir:
             out.append("source.optimizer=loaded with source.hub needs source.deepspeed_dir: hub checkpoints hold "
                        "weights only")
@@ -250,13 +251,13 @@ class TrainConfig:
     pretraining run of the same model, data and seed. ``tail``: the intervention's rewritten tail
     (``debias-rewrite``'s output); by default ``<data order folder>/tails/<direction>-<start>-<end>``
     (the method and its parameters in front for arms other than the morphological rewrite:
-    ``debias.arms.tail_name``), rewritten there with ``rewrite_workers`` processes on first use.
+    ``debias.rewrite.arms.tail_name``), rewritten there with ``rewrite_workers`` processes on first use.
     ``tail_check``: how the tail is checked against its manifest before training
     (``train.tail_check``): ``sample`` (sizes, the index's sha256 and a sample of rows against their
     source rows) or ``full`` (the whole ``.bin``'s sha256 too).
     """
 
-    mode: str = "auto"  # one of MODES: auto, pretrain, resume
+    mode: str = choice(Mode, "auto")  # a Mode: auto, pretrain, resume
     seed: int = 0  # initialisation and data-order seed; not negative
     name: str = "${model.name}-${data.name}-s${seed}-${intervention.name}"  # the run's name
     runs_root: str = "runs"  # folder of every run, data order and report
@@ -267,8 +268,9 @@ class TrainConfig:
     data_orders_dir: str = "${runs_root}/data_orders"
     tail: str | None = None  # the rewritten tail; None: <data order folder>/tails/<direction>-<start>-<end>
     rewrite_workers: int = 1  # processes for a tail rewritten on first use
-    tail_check: str = "sample"  # one of TAIL_CHECKS: sample, full
-    resume: str = "never"  # one of RESUME_POLICIES: never, auto (continue from the last complete checkpoint)
+    tail_check: str = choice(TailCheck, "sample")  # a TailCheck: sample, full
+    # a ResumePolicy: never, auto (continue from the last complete checkpoint)
+    resume: str = choice(ResumePolicy, "never")
     overwrite: bool = False  # replace an existing run directory
     progress: bool = True  # tqdm progress bars (rank 0)
     log_every: int = 50  # steps between log lines
@@ -282,22 +284,16 @@ class TrainConfig:
     save: SaveConfig = field(default_factory=SaveConfig)  # what the run writes
 
     def problems(self) -> list[str]:
-        out = []
-        if self.mode not in MODES:
-            out.append(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
-        if self.resume not in RESUME_POLICIES:
-            out.append(f"resume={self.resume!r} is not one of {', '.join(RESUME_POLICIES)}")
+        out = choice_problems(self, "")
         if self.resume == "auto" and self.overwrite:
             out.append("resume=auto and overwrite=true contradict each other; pick one")
         if self.seed < 0:
             out.append(f"seed={self.seed} must not be negative")
-        if self.tail_check not in TAIL_CHECKS:
-            out.append(f"tail_check={self.tail_check!r} is not one of {', '.join(TAIL_CHECKS)}")
         if self.rewrite_workers < 1:
             out.append(f"rewrite_workers={self.rewrite_workers} must be positive")
         if self.log_every < 1:
             out.append(f"log_every={self.log_every} must be positive")
-        # intervention and schedule are checked together by debias.intervention (train.plan)
+        # intervention and schedule are checked together by debias.rewrite.intervention (train.plan)
         for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save):
             out.extend(part.problems())
         return out

@@ -1,7 +1,7 @@
 """The rows a run trains on, only through ``debias``'s data-order API.
 
 Pretraining and the control arm read the data order itself; the intervention arm reads the
-rewritten tail (``debias.tail.rewrite_tail``'s output, which holds only the rows of steps
+rewritten tail (``debias.rewrite.tail.rewrite_tail``'s output, which holds only the rows of steps
 ``start..end-1`` and answers for those same step numbers), rewriting it first when it is missing.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from debias.config_errors import ConfigError
-from debias.contracts import MANIFEST, TAIL, ControlRecord, RewriteManifest, read_manifest
-from debias.data_order import DataOrder
-from debias.fetch import sha256_file
+from debias.core.config_errors import ConfigError
+from debias.core.contracts import MANIFEST, TAIL, ControlRecord, RewriteManifest, read_manifest
+from debias.data.fetch import sha256_file
+from debias.data.order import DataOrder
 from train.plan import Plan
 from train.tail_check import check_tail
 
@@ -52,8 +52,8 @@ class TrainingData:
 def default_tail_dir(plan: Plan, prefix: Path) -> Path:
     """``<data order folder>/tails/<name>``, where ``debias-rewrite`` puts it too, so one rewrite
     serves every run of it: ``<direction>-<start>-<end>`` for the morphological rewrite, with the
-    method and its parameters in front for the other arms (``debias.arms.tail_name``)."""
-    from debias.arms import tail_name
+    method and its parameters in front for the other arms (``debias.rewrite.arms.tail_name``)."""
+    from debias.rewrite.arms import tail_name
 
     return prefix.parent / "tails" / tail_name(plan.cfg.intervention, plan.start_step, plan.end_step)
 
@@ -77,8 +77,8 @@ def _check_manifest(manifest: RewriteManifest, plan: Plan, prefix: Path, tail_di
 
 
 def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
-    """Rewrite the tail by the intervention's method (``debias.arms.rewrite_arm``)."""
-    from debias.arms import rewrite_arm
+    """Rewrite the tail by the intervention's method (``debias.rewrite.arms.rewrite_arm``)."""
+    from debias.rewrite.arms import rewrite_arm
 
     cfg = plan.cfg
     iv = cfg.intervention
@@ -98,7 +98,7 @@ def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
 def prepare(plan: Plan) -> TrainingData:
     """Build or open the data order (and the tail) of ``plan``; raises ``ConfigError`` listing every
     way the data does not fit the run."""
-    from debias.corpus import run_data_order
+    from debias.data.corpus import run_data_order
 
     cfg = plan.cfg
     prefix, tokenizer = run_data_order(cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress)

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from debias import atomic
-from debias.contracts import step_dirs, step_name
-from debias.input_errors import InputError, is_write_failure, with_path
+from debias.core import atomic
+from debias.core.contracts import step_dirs, step_name
+from debias.core.input_errors import InputError, is_write_failure, with_path
 from train.config import DeepSpeedConfig, OptimConfig
 from train.launch import export_placement
 from train.model import param_groups

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from debias.errors import DebiasError
+from debias.core.errors import DebiasError
 
 log = logging.getLogger(__name__)
 

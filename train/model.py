@@ -15,14 +15,14 @@ from torch import nn
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from transformers.utils import logging as hf_logging
 
-from debias.contracts import CHECKPOINTS, RUN_RECORD, step_dirs, step_name
-from debias.errors import DebiasError
-from debias.weights import check_finite, check_shapes, expected_shapes
+from debias.core.contracts import CHECKPOINTS, RUN_RECORD, step_dirs, step_name
+from debias.core.errors import DebiasError
+from debias.core.weights import check_finite, check_shapes, expected_shapes
 from train.config import ModelConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 
-EOD_ID = 0  # <|endoftext|> in GPT-NeoX-20B's tokenizer and in debias.bpe's
+EOD_ID = 0  # <|endoftext|> in GPT-NeoX-20B's tokenizer and in debias.data.bpe's
 
 
 class CheckpointMismatchError(DebiasError, ValueError):

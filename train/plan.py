@@ -14,10 +14,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from debias.config_errors import Problems
-from debias.config_keys import unknown_keys
-from debias.contracts import step_name
-from debias.intervention import intervention_problems, intervention_steps, nearest_checkpoint
+from debias.core.config_errors import Problems
+from debias.core.config_keys import unknown_keys
+from debias.core.contracts import step_name
+from debias.rewrite.intervention import (
+    intervention_problems,
+    intervention_steps,
+    nearest_checkpoint,
+)
 from train.config import SourceConfig, TrainConfig
 from train.engine import accumulation_steps, world_size
 
@@ -66,7 +70,7 @@ def tokenizer_vocab(cfg: TrainConfig, problems: Problems) -> int | None:
     """Largest token id + 1 the data can hold: the tokenizer's size, or the BPE size to be trained."""
     if not cfg.data.tokenizer:
         return cfg.data.vocab_size
-    from debias.corpus import load_tokenizer, resolve_tokenizer
+    from debias.data.corpus import load_tokenizer, resolve_tokenizer
 
     try:
         tok, _ = load_tokenizer(resolve_tokenizer(cfg.data.tokenizer))
@@ -147,7 +151,7 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
     schedule_ok = not schedule.problems()
     checkpoints = schedule.checkpoint_steps() if schedule_ok else []
     iv_problems = intervention_problems(cfg.intervention, schedule)
-    from debias.arms import data_problems
+    from debias.rewrite.arms import data_problems
 
     for p in data_problems(cfg.intervention, cfg.data):  # e.g. a placebo on a corpus it cannot redraw
         problems.add(p)
@@ -180,7 +184,7 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
                      f"{cfg.model.max_position_embeddings}")
 
     if cfg.data.source == "indexed" and cfg.data.indexed_path:
-        from debias.indexed import idx_path, strip_extension
+        from debias.data.indexed import idx_path, strip_extension
 
         idx = idx_path(strip_extension(cfg.data.indexed_path))
         if not idx.is_file():

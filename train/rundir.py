@@ -1,4 +1,4 @@
-"""The run directory (CONTRACTS.md, debias.contracts): its records (run.json, config.yaml, the
+"""The run directory (CONTRACTS.md, debias.core.contracts): its records (run.json, config.yaml, the
 manifest.json of the tail it trained on or the control arm's control.json, log.jsonl), the rule that an existing run is never silently overwritten, and where a killed run
 continues from under ``resume=auto``."""
 
@@ -15,10 +15,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from debias.atomic import write_text
 from debias.config import InterventionConfig
-from debias.config_errors import ConfigError
-from debias.contracts import (
+from debias.core.atomic import write_text
+from debias.core.config_errors import ConfigError
+from debias.core.contracts import (
     ARM_RECORDS,
     CHECKPOINTS,
     CONTROL,
@@ -31,7 +31,7 @@ from debias.contracts import (
     load_json,
     read_run_record,
 )
-from debias.errors import DebiasError
+from debias.core.errors import DebiasError
 from train import checkpoint, engine
 from train.plan import Plan
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from debias.contracts import MANIFEST, TAIL, RewriteManifest
-from debias.fetch import sha256_file
-from debias.indexed import MMapIndexedDataset, bin_path, idx_path
+from debias.core.contracts import MANIFEST, TAIL, RewriteManifest
+from debias.data.fetch import sha256_file
+from debias.data.indexed import MMapIndexedDataset, bin_path, idx_path
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def sample_rows(rows: int, k: int = SAMPLE_ROWS, rng: np.random.Generator | None
 def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDataset, tokenizer: Path,
                how: str = "sample") -> list[str]:
     """Problems with the tail in ``tail_dir`` against ``manifest`` and the data order ``source``."""
-    from debias.row_rewrite import check_row
-    from debias.token_bytes import ByteVocab
+    from debias.data.token_bytes import ByteVocab
+    from debias.rewrite.rows import check_row
 
     where = tail_dir / MANIFEST
     prefix = tail_dir / TAIL

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from debias.contracts import CHECKPOINTS, step_name
-from debias.input_errors import InputError
+from debias.core.contracts import CHECKPOINTS, step_name
+from debias.core.input_errors import InputError
 from train import checkpoint
 from train import engine as ds
 from train.config import TrainConfig

@@ -11,7 +11,7 @@ module of ``debias`` imports this package. ``python -m debias.study +experiment=
 
 from __future__ import annotations
 
-from debias.lazy import lazy_getattr
+from debias.core.lazy import lazy_getattr
 
 _EXPORTS = {
     "StudyAppConfig": "debias.study.config",

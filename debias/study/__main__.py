@@ -13,10 +13,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from debias.conf_dir import CONF_DIR
-from debias.config_errors import ConfigError
-from debias.config_keys import unknown_keys
-from debias.errors import exits_on_error
+from debias.core.conf_dir import CONF_DIR
+from debias.core.config_errors import ConfigError
+from debias.core.config_keys import unknown_keys
+from debias.core.errors import exits_on_error
 from debias.study.config import StudyAppConfig
 
 

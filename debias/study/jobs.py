@@ -29,7 +29,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from debias.errors import DebiasError
+from debias.core.errors import DebiasError
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _context(overrides: Sequence[str], sweep_dir: Path) -> tuple[Any, DictConfig
     from hydra.core.utils import setup_globals
     from hydra.types import HydraContext, RunMode
 
-    from debias.conf_dir import CONF_DIR
+    from debias.core.conf_dir import CONF_DIR
     from train.config import register_configs
 
     register_configs()

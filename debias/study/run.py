@@ -29,10 +29,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from debias.atomic import write_json
-from debias.config_errors import Problems
-from debias.errors import DebiasError
-from debias.intervention import intervention_steps
+from debias.core.atomic import write_json
+from debias.core.config_errors import Problems
+from debias.core.errors import DebiasError
+from debias.rewrite.intervention import intervention_steps
 from debias.study.config import STUDY_KEYS, StudyAppConfig, register_configs
 from debias.study.jobs import Job, JobsFailed, execute
 from train.config import TrainConfig
@@ -152,11 +152,11 @@ def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
     arms = [c for c in runs.values() if c.intervention.arm == "intervention"]
     if not arms:
         return
-    from debias.swapper import PronounSwapper
+    from debias.swap.swapper import PronounSwapper
 
     cfg = arms[0]
     if cfg.data.source == "synthetic":
-        from debias.synthetic import generate_documents
+        from debias.synthetic.stories import generate_documents
 
         text = generate_documents(replace(cfg.data.synthetic, num_documents=3))[2]
     else:
@@ -194,7 +194,7 @@ def _eval_config(cfg: StudyAppConfig, root: Path, runs: dict[tuple[int, str], Tr
     if heldout.path is None and cfg.data.heldout:
         heldout = replace(heldout, path=cfg.data.heldout)
     elif heldout.path is None and cfg.data.source == "synthetic":
-        from debias.synthetic import write_jsonl
+        from debias.synthetic.stories import write_jsonl
 
         syn = replace(cfg.data.synthetic, seed=cfg.data.synthetic.seed + cfg.study.heldout_seed_offset,
                       num_documents=cfg.study.heldout_documents)

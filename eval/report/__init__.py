@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from debias.atomic import write_bytes, write_text
+from debias.core.atomic import write_bytes, write_text
 from eval.config import EvalConfig
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from debias.atomic import write_text
-from debias.errors import exits_on_error
-from debias.input_errors import InputError
+from debias.core.atomic import write_text
+from debias.core.errors import exits_on_error
+from debias.core.input_errors import InputError
 from eval.report.content import HEADLINE, fmt, supported
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"

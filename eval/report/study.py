@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from debias.contracts import (
+from debias.core.contracts import (
     ControlRecord,
     RewriteManifest,
     count_totals,
@@ -63,7 +63,7 @@ METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
 class Run:
     path: Path
     info: dict[str, Any]
-    manifest: dict[str, Any] | None  # debias.contracts: a RewriteManifest's or a ControlRecord's document
+    manifest: dict[str, Any] | None  # debias.core.contracts: a RewriteManifest's or a ControlRecord's document
     results: list[CheckpointResults]
 
     @property

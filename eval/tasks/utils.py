@@ -1,7 +1,7 @@
 """The small helpers that the task YAMLs in this folder name with ``!function``.
 
 Loaders read the benchmark files through ``eval.benchmarks`` / ``eval.winobias`` (which resolve
-data through ``debias.fetch`` to absolute paths and reject malformed rows), so lm-eval never
+data through ``debias.data.fetch`` to absolute paths and reject malformed rows), so lm-eval never
 resolves a relative ``data_files`` path against the working directory. Options come from the
 task's ``dataset_kwargs``; lm-eval also passes its metadata, hence the ``**_``.
 """

@@ -1,0 +1,119 @@
+"""The arms of the study besides the morphological rewrite, and one entry point for all of them.
+
+``rewrite_arm(intervention, ...)`` rewrites an intervention arm's tail by its ``method``:
+``morphological`` through ``debias.rewrite.tail.rewrite_tail`` (unchanged), ``placebo``
+(``debias.rewrite.arms.placebo``), ``sham`` (``debias.rewrite.arms.sham``) and ``published``
+(``debias.rewrite.arms.published``); ``verify_arm`` proves the result the same way; ``tail_name`` is the
+folder a tail gets by default, which differs for every method and parameter so arms never share a
+tail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from debias.config import METHODS, DataConfig, InterventionConfig
+from debias.core.contracts import MANIFEST, read_manifest
+
+__all__ = ["tail_name", "data_problems", "rewrite_arm", "verify_arm"]
+
+
+def data_problems(iv: InterventionConfig, data: DataConfig) -> list[str]:
+    """Ways the intervention's method cannot work on this corpus (empty when it can): the placebo
+    redraws genders from the synthetic corpus's generator, below saturation only."""
+    if iv.arm != "intervention" or iv.method != "placebo":
+        return []
+    if data.source != "synthetic":
+        return [f"intervention={iv.name} (method=placebo) redraws each character's gender from the synthetic "
+                f"corpus's generator, but data.source={data.source}; use data=synthetic80 for the placebo, or "
+                "another method on this corpus"]
+    rate = data.synthetic.stereotype_rate
+    if not 0 < rate < 1:
+        return [f"intervention={iv.name} (method=placebo) moves each occupation's log-odds of 'she', which "
+                f"data.synthetic.stereotype_rate={rate} makes infinite; use data=synthetic80 (rate 0.8) or set "
+                "data.synthetic.stereotype_rate strictly between 0 and 1"]
+    return []
+
+
+def tail_name(iv: InterventionConfig, start_step: int, end_step: int) -> str:
+    """``<direction>-<start>-<end>`` for the morphological rewrite (the name it always had), and
+    ``<method>-<parameters>-<direction>-<start>-<end>`` for the others, e.g.
+    ``placebo-4.8-to_feminine-1130-1430`` or ``sham-a-the-to_feminine-1130-1430``."""
+    base = f"{iv.direction}-{start_step}-{end_step}"
+    if iv.method == "morphological":
+        return base
+    return "-".join([iv.method, *(str(v) for v in iv.method_parameters().values()), base])
+
+
+def rewrite_arm(
+    iv: InterventionConfig,
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    start_step: int,
+    end_step: int,
+    rows_per_step: int,
+    tokenizer: str | os.PathLike,
+    data: DataConfig | None = None,
+    shuffle_seed: int | None = None,
+    workers: int = 1,
+    tasks: int | None = None,
+    executor: Any = None,
+    spacy_model: str | None = None,
+    context_words: int | None = None,
+    groups: Sequence[str] = ("pronouns",),
+    shard_rows: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Rewrite the tail of steps ``start_step..end_step-1`` by ``iv.method``; returns the manifest.
+    ``data`` and ``shuffle_seed`` (``data.shuffle_seed + seed``) are needed by the placebo only;
+    ``workers``, ``tasks``, ``executor`` (``debias.rewrite.engine.ExecutorConfig``), ``spacy_model``,
+    ``context_words``, ``groups`` and ``shard_rows`` by the morphological one."""
+    steps = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step, "tokenizer": tokenizer,
+             "progress": progress}
+    if iv.method == "morphological":
+        from debias.rewrite.tail import rewrite_tail
+
+        return rewrite_tail(source, output, direction=iv.direction, workers=workers, tasks=tasks, executor=executor,
+                            spacy_model=spacy_model,
+                            context_words=context_words, groups=tuple(groups), shard_rows=shard_rows, **steps)
+    if iv.method == "placebo":
+        from debias.rewrite.arms.placebo import rewrite_placebo
+
+        if data is None or shuffle_seed is None:
+            raise ValueError("method=placebo needs the data config and shuffle seed the data order was built with")
+        return rewrite_placebo(source, output, data=data, shuffle_seed=shuffle_seed, shift=iv.placebo_shift, **steps)
+    if iv.method == "sham":
+        from debias.rewrite.arms.sham import rewrite_sham
+
+        return rewrite_sham(source, output, source_word=iv.sham_source, target_word=iv.sham_target,
+                            direction=iv.direction, **steps)
+    if iv.method == "published":
+        from debias.rewrite.arms.published import rewrite_published
+
+        return rewrite_published(source, output, **steps)
+    raise ValueError(f"intervention.method={iv.method!r} is not one of {', '.join(METHODS)}")
+
+
+def verify_arm(source: str | os.PathLike, output: str | os.PathLike, *, workers: int = 1, executor: Any = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Prove a finished tail by the method its manifest names (raises on a bad row); ``workers``
+    and ``executor`` spread the morphological proof (``verify_tail``)."""
+    record = read_manifest(output)  # RecordError naming a malformed one
+    method = record.method if record is not None else "morphological"
+    if method == "morphological":
+        from debias.rewrite.verify import verify_tail
+
+        return verify_tail(source, output, workers=workers, executor=executor, progress=progress)
+    if method == "placebo":
+        from debias.rewrite.arms.placebo import verify_placebo as verify
+    elif method == "sham":
+        from debias.rewrite.arms.sham import verify_sham as verify
+    elif method == "published":
+        from debias.rewrite.arms.published import verify_published as verify
+    else:
+        raise ValueError(f"{Path(output) / MANIFEST}: unknown method {method!r}")
+    return verify(source, output, progress=progress)

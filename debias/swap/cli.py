@@ -1,0 +1,219 @@
+"""Swap the pronouns of a text or JSONL file into a new file: ``python -m debias.swap
+input=book.txt output=book.fem.txt [swap.direction=both] [text_field=text]`` (also ``debias-swap``).
+
+A ``.jsonl`` file holds one JSON document per line; its ``text_field`` is swapped and every other
+field kept. Any other file is plain UTF-8 text, swapped whole, with every byte outside the pronouns
+kept. Plain text is read a paragraph at a time (cut after blank lines, which no tagging window
+crosses, so the result equals swapping the whole file at once). The output appears only when
+complete (written to a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from debias.config import SwapConfig
+from debias.config import register_configs as register_data_configs
+from debias.core.atomic import atomic_path, write_json
+from debias.core.choices import choice, choice_problems, values
+from debias.core.conf_dir import CONF_DIR
+from debias.core.config_errors import ConfigError, Problems, output_problems
+from debias.core.errors import DebiasError, exits_on_error
+from debias.core.input_errors import json_field_problem
+from debias.swap.pronouns import new_counts
+
+log = logging.getLogger(__name__)
+
+Format = Literal["auto", "txt", "jsonl"]  # how the input file is read
+FORMATS = values(Format)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+MAX_CHUNK_CHARS = 1 << 20  # a paragraph longer than this is cut at a line end
+
+
+class SwapFileError(DebiasError, ValueError):
+    """An input file that cannot be swapped as it is (not UTF-8, a malformed JSONL line ...)."""
+
+
+@dataclass
+class SwapFileConfig:
+    """The swap command line: which file, where to, and how (``swap``, see SwapConfig)."""
+
+    input: str | None = None  # the .txt or .jsonl file to swap (required)
+    output: str | None = None  # the file to write (required; not the input)
+    text_field: str = "text"  # jsonl: the field holding each document's text
+    format: str = choice(Format, "auto")  # a Format: auto (by the input's suffix), txt, jsonl
+    overwrite: bool = False  # replace an existing output (and counts_file)
+    counts_file: str | None = None  # also write the swap's counts there as JSON; None: none
+    swap: SwapConfig = field(default_factory=SwapConfig)  # conf/swap: how pronouns are swapped
+
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "jsonl" if Path(self.input or "").suffix.lower() in JSONL_SUFFIXES else "txt"
+
+    def problems(self) -> list[str]:
+        found = Problems("swap command line")
+        if found.check(bool(self.input), "input= is required (a .txt or .jsonl file)"):
+            found.check(Path(self.input).is_file(), f"input={self.input}: no such file")
+        if found.check(bool(self.output), "output= is required (the file to write)"):
+            out = Path(self.output)
+            if self.input and out.resolve() == Path(self.input).resolve():
+                found.add(f"output={self.output} is the input file; write to a new file")
+            elif out.exists() and not self.overwrite:
+                found.add(f"output={self.output} exists; pass overwrite=true to replace it")
+        if self.counts_file:
+            for problem in output_problems("counts_file", self.counts_file, inputs={
+                    "input": self.input, "output": self.output}, overwrite=self.overwrite):
+                found.add(problem)
+        for problem in choice_problems(self, ""):
+            found.add(problem)
+        found.check(bool(self.text_field), "text_field= must name the JSONL field that holds the text")
+        for problem in self.swap.problems():
+            found.add(problem)
+        return found.items
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_swap_file", node=SwapFileConfig)
+    register_data_configs()
+
+
+register_configs()
+
+
+def _lines(path: Path, bar: tqdm) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line with its line ending); SwapFileError on bytes that are not UTF-8."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            bar.update(len(raw))
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise SwapFileError(
+                    f"{path}: line {number} is not UTF-8 (byte {raw[err.start]:#04x} at column "
+                    f"{err.start + 1}); convert the file first, e.g. `iconv -f cp1252 -t utf-8 {path}`"
+                ) from None
+
+
+def _paragraphs(path: Path, bar: tqdm) -> Iterator[str]:
+    """The file's text in pieces that end after a blank line (or MAX_CHUNK_CHARS)."""
+    parts: list[str] = []
+    size = 0
+    for _, line in _lines(path, bar):
+        parts.append(line)
+        size += len(line)
+        if (not line.strip() and len(parts) > 1) or size >= MAX_CHUNK_CHARS:
+            yield "".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield "".join(parts)
+
+
+def _documents(path: Path, text_field: str, bar: tqdm) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
+    """(line ending, JSON object or None for a blank line, text) per line of a JSONL file."""
+    for number, line in _lines(path, bar):
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        if not body.strip():
+            yield ending, None, ""
+            continue
+        try:
+            doc = json.loads(body)
+        except json.JSONDecodeError as err:
+            raise SwapFileError(f"{path}: line {number} is not JSON ({err.msg}); each line must be one JSON object") from None
+        problem = json_field_problem(doc, text_field)
+        if problem is not None:
+            raise SwapFileError(
+                f"{path}: line {number} {problem}; name the text field with text_field=NAME"
+            )
+        yield ending, doc, doc[text_field]
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
+    """Swap ``cfg.input`` into ``cfg.output``; returns the totals: documents, counts per form
+    (seen/swapped/left) and the reasons occurrences were left."""
+    problems = cfg.problems()
+    if problems:
+        raise ConfigError(problems, where="swap command line")
+    if swapper is None:
+        from debias.swap.swapper import PronounSwapper
+
+        swapper = PronounSwapper(
+            cfg.swap.direction, cfg.swap.spacy_model,
+            batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
+            groups=cfg.swap.groups,
+        )
+    src, dest, fmt = Path(cfg.input), Path(cfg.output), cfg.resolved_format()
+    counts, reasons, documents = new_counts(swapper.forms), {}, 0
+
+    def add(call_counts: dict[str, dict[str, int]], call_reasons: dict[str, dict[str, int]]) -> None:
+        for form, row in call_counts.items():
+            for key, value in row.items():
+                counts.setdefault(form, {"seen": 0, "swapped": 0, "left": 0})[key] += value
+        for form, row in call_reasons.items():
+            for reason, value in row.items():
+                reasons.setdefault(form, {})[reason] = reasons.get(form, {}).get(reason, 0) + value
+
+    bar = tqdm(total=src.stat().st_size, unit="B", unit_scale=True, desc=f"swap {src.name}")
+    with bar, atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        if fmt == "jsonl":
+            for batch in _batches(_documents(src, cfg.text_field, bar), cfg.swap.batch_size):
+                swapped = iter(swapper.swap_batch([text for _, doc, text in batch if doc is not None]))
+                add(swapper.counts, swapper.left_reasons)
+                for ending, doc, _ in batch:
+                    if doc is not None:
+                        doc[cfg.text_field] = next(swapped)
+                        documents += 1
+                        out.write(json.dumps(doc, ensure_ascii=False))
+                    out.write(ending)
+        else:
+            for batch in _batches(_paragraphs(src, bar), cfg.swap.batch_size):
+                out.write("".join(swapper.swap_batch(batch)))
+                add(swapper.counts, swapper.left_reasons)
+            documents = 1
+    totals = {
+        "input": str(src), "output": str(dest), "format": fmt, "direction": cfg.swap.direction,
+        **getattr(swapper, "model_info", {}), "documents": documents, "counts": counts,
+        "left_reasons": reasons,
+    }
+    if cfg.counts_file:
+        write_json(cfg.counts_file, totals)
+    return totals
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="swap_file", version_base="1.3")
+@exits_on_error("debias-swap")
+def main(cfg: Any) -> None:
+    """Command-line entry point (``debias-swap``)."""
+    config: SwapFileConfig = OmegaConf.to_object(cfg)
+    totals = swap_file(config)
+    summary = ", ".join(
+        f"{form} {row['swapped']}/{row['seen']}" for form, row in totals["counts"].items() if row["seen"]
+    )
+    log.info("wrote %s (%s): swapped/seen %s", totals["output"], totals["direction"], summary or "no pronouns")
+
+
+if __name__ == "__main__":
+    main()
