@@ -18,7 +18,6 @@ from debias.core.contracts import (
     RewriteManifest,
     RunRecord,
     count_totals,
-    from_flat,
     left_by_reason,
     merge_counts,
     parse_step,
@@ -162,11 +161,10 @@ def test_control_record_reader_refuses_a_malformed_control_json_naming_it(tmp_pa
     _refuses_each(tmp_path, CONTROL, lambda path: read_control(path.parent), cases)
 
 
-def test_counts_have_one_shape_and_the_swapper_s_per_call_counts_convert() -> None:
+def test_counts_have_one_shape_and_merge() -> None:
+    counts = {"he": {"seen": 5, "swapped": 3, "left": {"odd_case": 1, "unknown": 1}},
+              "his": {"seen": 1, "swapped": 1, "left": {}}}
     flat = {"he": {"seen": 5, "swapped": 3, "left": 2}, "his": {"seen": 1, "swapped": 1, "left": 0}}
-    counts = from_flat(flat, {"he": {"odd_case": 1}})
-    assert counts == {"he": {"seen": 5, "swapped": 3, "left": {"odd_case": 1, "unknown": 1}},
-                      "his": {"seen": 1, "swapped": 1, "left": {}}}
     merge_counts(counts, {"he": {"seen": 2, "swapped": 1, "left": {"odd_case": 1}},
                           "him": {"seen": 1, "swapped": 0, "left": {"row_edge": 1}}})
     assert counts["he"] == {"seen": 7, "swapped": 4, "left": {"odd_case": 2, "unknown": 1}}

