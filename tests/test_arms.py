@@ -19,7 +19,7 @@ from debias.data.corpus import run_data_order
 from debias.data.indexed import MMapIndexedDataset
 from debias.data.order import DataOrder
 from debias.data.token_bytes import ByteVocab
-from debias.rewrite.arms import data_problems, tail_name, verify_arm
+from debias.rewrite.arms import TailSpan, data_problems, tail_name, verify_arm
 from debias.rewrite.arms.placebo import rewrite_placebo, stereotype_rates
 from debias.rewrite.arms.published import rewrite_published
 from debias.rewrite.arms.sham import rewrite_sham
@@ -46,13 +46,13 @@ def order(tmp_path_factory: pytest.TempPathFactory, data: DataConfig) -> tuple[P
 
 def _rewrite(method: str, order: tuple[Path, Path], out: Path, data: DataConfig, **kw) -> dict:
     prefix, tok = order
-    steps = {"start_step": START, "end_step": STEPS, "rows_per_step": RPS, "tokenizer": tok, "progress": False}
+    span = TailSpan(prefix, out, START, STEPS, RPS, tok)
     if method == "placebo":
-        return rewrite_placebo(prefix, out, data=data, shuffle_seed=data.shuffle_seed, **{"shift": SHIFT, **kw},
-                               **steps)
+        return rewrite_placebo(span, data=data, shuffle_seed=data.shuffle_seed, **{"shift": SHIFT, **kw},
+                               progress=False)
     if method == "sham":
-        return rewrite_sham(prefix, out, source_word="a", target_word="the", **steps)
-    return rewrite_published(prefix, out, **steps)
+        return rewrite_sham(span, source_word="a", target_word="the", progress=False)
+    return rewrite_published(span, progress=False)
 
 
 def _pairs(order: tuple[Path, Path], out: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +114,7 @@ def test_the_placebo_refuses_a_corpus_it_cannot_redraw() -> None:
     (saturated,) = data_problems(iv, DataConfig(synthetic=SyntheticConfig(stereotype_rate=1.0)))
     assert "infinite" in saturated and "data=synthetic80" in saturated
     with pytest.raises(ValueError, match="data=synthetic80"):
-        rewrite_placebo("nowhere", "nowhere", start_step=1, end_step=2, rows_per_step=1, tokenizer="t.json",
+        rewrite_placebo(TailSpan("nowhere", "nowhere", 1, 2, 1, "t.json"),
                         data=DataConfig(source="text", corpus="x"), shuffle_seed=0)
 
 
@@ -228,9 +228,8 @@ def test_published_rewrite_ignores_morphology_and_changes_row_lengths(neox_token
     build_data_order(docs, neox_tokenizer_path, tmp_path / "order", seq_length=32, seed=0, progress=False)
     order = (tmp_path / "order", neox_tokenizer_path)
     src = DataOrder(order[0], 4)
-    manifest = rewrite_published(order[0], tmp_path / "pub", start_step=src.num_steps // 2,
-                                 end_step=src.num_steps, rows_per_step=4, tokenizer=neox_tokenizer_path,
-                                 progress=False)
+    manifest = rewrite_published(TailSpan(order[0], tmp_path / "pub", src.num_steps // 2, src.num_steps, 4,
+                                          neox_tokenizer_path), progress=False)
     tail = MMapIndexedDataset(tmp_path / "pub" / "tail")
     first = src.row_range(src.num_steps // 2).start
     old, new = src.dataset.rows(first, first + len(tail)), tail.rows(0, len(tail))

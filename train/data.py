@@ -78,15 +78,15 @@ def _check_manifest(manifest: RewriteManifest, plan: Plan, prefix: Path, tail_di
 
 def _rewrite(plan: Plan, prefix: Path, tokenizer: Path, tail_dir: Path) -> None:
     """Rewrite the tail by the intervention's method (``debias.rewrite.arms.rewrite_arm``)."""
-    from debias.rewrite.arms import rewrite_arm
+    from debias.rewrite.arms import TailSpan, rewrite_arm
 
     cfg = plan.cfg
     iv = cfg.intervention
     log.info("rewriting steps %d..%d of %s (%s, %s) into %s", plan.start_step, plan.end_step - 1, prefix, iv.method,
              iv.direction, tail_dir)
     try:
-        rewrite_arm(iv, prefix, tail_dir, start_step=plan.start_step, end_step=plan.end_step,
-                    rows_per_step=cfg.data.rows_per_step, tokenizer=tokenizer, data=cfg.data,
+        span = TailSpan(prefix, tail_dir, plan.start_step, plan.end_step, cfg.data.rows_per_step, tokenizer)
+        rewrite_arm(iv, span, data=cfg.data,
                     shuffle_seed=cfg.data.shuffle_seed + cfg.seed, workers=cfg.rewrite_workers,
                     progress=cfg.progress)
     except ValueError as exc:  # e.g. a placebo on a corpus it cannot redraw: a message to act on

@@ -114,7 +114,7 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
     for p in cfg.problems():
         problems.add(p)
     problems.raise_if_any()
-    from debias.rewrite.arms import rewrite_arm, tail_name, verify_arm
+    from debias.rewrite.arms import TailSpan, rewrite_arm, tail_name, verify_arm
 
     start, end = intervention_steps(cfg.intervention, cfg.schedule)
     if cfg.source is not None:
@@ -131,12 +131,7 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
     try:
         manifest = rewrite_arm(
             iv,
-            source,
-            output,
-            start_step=start,
-            end_step=end,
-            rows_per_step=cfg.data.rows_per_step,
-            tokenizer=tokenizer,
+            TailSpan(source, output, start, end, cfg.data.rows_per_step, tokenizer),
             data=cfg.data,
             shuffle_seed=cfg.data.shuffle_seed + cfg.seed,
             workers=cfg.workers,

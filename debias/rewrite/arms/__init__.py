@@ -11,14 +11,14 @@ tail.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from debias.config import METHODS, DataConfig, InterventionConfig
 from debias.core.contracts import MANIFEST, read_manifest
+from debias.rewrite.arms.tailfile import TailSpan
 
-__all__ = ["tail_name", "data_problems", "rewrite_arm", "verify_arm"]
+__all__ = ["TailSpan", "tail_name", "data_problems", "rewrite_arm", "verify_arm"]
 
 
 def data_problems(iv: InterventionConfig, data: DataConfig) -> list[str]:
@@ -50,51 +50,39 @@ def tail_name(iv: InterventionConfig, start_step: int, end_step: int) -> str:
 
 def rewrite_arm(
     iv: InterventionConfig,
-    source: str | os.PathLike,
-    output: str | os.PathLike,
+    span: TailSpan,
     *,
-    start_step: int,
-    end_step: int,
-    rows_per_step: int,
-    tokenizer: str | os.PathLike,
     data: DataConfig | None = None,
     shuffle_seed: int | None = None,
-    workers: int = 1,
-    tasks: int | None = None,
-    executor: Any = None,
-    spacy_model: str | None = None,
-    context_words: int | None = None,
-    groups: Sequence[str] = ("pronouns",),
-    shard_rows: int | None = None,
     progress: bool = True,
+    **morphological: Any,
 ) -> dict[str, Any]:
-    """Rewrite the tail of steps ``start_step..end_step-1`` by ``iv.method``; returns the manifest.
-    ``data`` and ``shuffle_seed`` (``data.shuffle_seed + seed``) are needed by the placebo only;
-    ``workers``, ``tasks``, ``executor`` (``debias.rewrite.engine.ExecutorConfig``), ``spacy_model``,
-    ``context_words``, ``groups`` and ``shard_rows`` by the morphological one."""
-    steps = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step, "tokenizer": tokenizer,
-             "progress": progress}
+    """Rewrite the tail ``span`` by ``iv.method``; returns the manifest. ``data`` and
+    ``shuffle_seed`` (``data.shuffle_seed + seed``) are needed by the placebo only;
+    ``morphological`` holds ``rewrite_tail``'s engine keywords (``workers``, ``tasks``,
+    ``executor``, ``spacy_model``, ``context_words``, ``groups``, ``shard_rows``), used by the
+    morphological rewrite alone."""
     if iv.method == "morphological":
         from debias.rewrite.tail import rewrite_tail
 
-        return rewrite_tail(source, output, direction=iv.direction, workers=workers, tasks=tasks, executor=executor,
-                            spacy_model=spacy_model,
-                            context_words=context_words, groups=tuple(groups), shard_rows=shard_rows, **steps)
+        if "groups" in morphological:
+            morphological["groups"] = tuple(morphological["groups"])
+        return rewrite_tail(**span.tail_keywords(), direction=iv.direction, progress=progress, **morphological)
     if iv.method == "placebo":
         from debias.rewrite.arms.placebo import rewrite_placebo
 
         if data is None or shuffle_seed is None:
             raise ValueError("method=placebo needs the data config and shuffle seed the data order was built with")
-        return rewrite_placebo(source, output, data=data, shuffle_seed=shuffle_seed, shift=iv.placebo_shift, **steps)
+        return rewrite_placebo(span, data=data, shuffle_seed=shuffle_seed, shift=iv.placebo_shift, progress=progress)
     if iv.method == "sham":
         from debias.rewrite.arms.sham import rewrite_sham
 
-        return rewrite_sham(source, output, source_word=iv.sham_source, target_word=iv.sham_target,
-                            direction=iv.direction, **steps)
+        return rewrite_sham(span, source_word=iv.sham_source, target_word=iv.sham_target, direction=iv.direction,
+                            progress=progress)
     if iv.method == "published":
         from debias.rewrite.arms.published import rewrite_published
 
-        return rewrite_published(source, output, **steps)
+        return rewrite_published(span, progress=progress)
     raise ValueError(f"intervention.method={iv.method!r} is not one of {', '.join(METHODS)}")
 
 

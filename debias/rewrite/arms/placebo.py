@@ -47,7 +47,7 @@ from debias.data.fetch import sha256_file
 from debias.data.indexed import idx_path
 from debias.data.text_corpus import split_document
 from debias.data.token_bytes import ByteVocab
-from debias.rewrite.arms.tailfile import finished, tail_rows, verify_arm_tail, write_tail
+from debias.rewrite.arms.tailfile import TailSpan, finished, verify_arm_tail, write_tail
 from debias.swap.pronouns import FEMININE, MASCULINE
 from debias.synthetic.stories import OCCUPATIONS, gendered_spans, generate_stories, generate_story
 
@@ -232,20 +232,15 @@ def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, ac
 
 
 def rewrite_placebo(
-    source: str | os.PathLike,
-    output: str | os.PathLike,
+    span: TailSpan,
     *,
-    start_step: int,
-    end_step: int,
-    rows_per_step: int,
-    tokenizer: str | os.PathLike,
     data: DataConfig,
     shuffle_seed: int,
     shift: float = DEFAULT_SHIFT,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Redraw the pronouns of the rows of steps ``start_step..end_step-1`` of ``source`` (the data
-    order ``data`` built with shuffle seed ``shuffle_seed``, i.e. ``data.shuffle_seed + seed``) so
+    """Redraw the pronouns of the rows of ``span`` (its source the data order ``data`` built with
+    shuffle seed ``shuffle_seed``, i.e. ``data.shuffle_seed + seed``) so
     that every occupation's log-odds of "she" moves by ``shift``; returns the manifest."""
     if data.source != "synthetic":
         raise ValueError(
@@ -253,12 +248,11 @@ def rewrite_placebo(
             f"data.source={data.source}; run the placebo on data=synthetic80 (or another synthetic corpus below "
             "stereotype_rate 1), or pick another method for this corpus")
     rates = stereotype_rates(data.synthetic.stereotype_rate, shift)
-    tokenizer = Path(tokenizer).resolve()
-    order, first, stop = tail_rows(source, start_step, end_step, rows_per_step)
-    identity = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step,
-                "direction": "to_feminine" if shift > 0 else "to_masculine", "method": "placebo",
+    tokenizer = Path(span.tokenizer).resolve()
+    order, first, stop = span.rows()
+    identity = {**span.steps(), "direction": "to_feminine" if shift > 0 else "to_masculine", "method": "placebo",
                 "parameters": {"placebo_shift": float(shift)}, "algorithm": ALGORITHM}
-    done = finished(Path(output), identity, order.prefix.resolve(), sha256_file(idx_path(order.prefix)),
+    done = finished(Path(span.output), identity, order.prefix.resolve(), sha256_file(idx_path(order.prefix)),
                     sha256_file(tokenizer))
     if done is not None:
         return done
@@ -303,7 +297,7 @@ def rewrite_placebo(
     }
     log.info("placebo (shift %+.2f): %d of %d tail documents redrawn, %s left; log-odds of she %s -> %s",
              shift, documents["redrawn"], documents["read_by_tail"], documents["left"], prior["before"], prior["after"])
-    return write_tail(output, order, first, stop, lambda lo, _rows: new_rows[lo - first:lo - first + len(_rows)],
+    return write_tail(span.output, order, first, stop, lambda lo, _rows: new_rows[lo - first:lo - first + len(_rows)],
                       identity=identity, tokenizer=tokenizer, fields=lambda: fields, progress=progress)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from debias.core.contracts import Counts, empty_counts
 from debias.data.corpus import load_tokenizer
-from debias.rewrite.arms.tailfile import tail_rows, verify_arm_tail, write_tail
+from debias.rewrite.arms.tailfile import TailSpan, verify_arm_tail, write_tail
 
 log = logging.getLogger(__name__)
 
@@ -89,24 +89,14 @@ class PublishedRewriter:
                 "padded_tokens": self.padded_tokens, "cut_tokens": self.cut_tokens, "pad_id": self.pad_id}
 
 
-def rewrite_published(
-    source: str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    start_step: int,
-    end_step: int,
-    rows_per_step: int,
-    tokenizer: str | os.PathLike,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """The published rewrite of the rows of steps ``start_step..end_step-1`` of ``source`` into
-    ``output``; returns the manifest."""
-    tokenizer = Path(tokenizer).resolve()
-    order, first, stop = tail_rows(source, start_step, end_step, rows_per_step)
+def rewrite_published(span: TailSpan, *, progress: bool = True) -> dict[str, Any]:
+    """The published rewrite of the rows of ``span``; returns the manifest."""
+    tokenizer = Path(span.tokenizer).resolve()
+    order, first, stop = span.rows()
     rewriter = PublishedRewriter(tokenizer)
-    identity = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step,
-                "direction": "to_feminine", "method": "published", "parameters": {}, "algorithm": ALGORITHM}
-    manifest = write_tail(output, order, first, stop, lambda _lo, rows: rewriter.rewrite(rows), identity=identity,
+    identity = {**span.steps(), "direction": "to_feminine", "method": "published", "parameters": {},
+                "algorithm": ALGORITHM}
+    manifest = write_tail(span.output, order, first, stop, lambda _lo, rows: rewriter.rewrite(rows), identity=identity,
                           tokenizer=tokenizer, fields=rewriter.fields, progress=progress)
     log.info("published rewrite: %s rows changed length before the pad or cut", manifest["rows_changed_length"])
     return manifest

@@ -28,7 +28,7 @@ import numpy as np
 from debias.config import DIRECTIONS
 from debias.core.contracts import MANIFEST, Counts, RewriteManifest, add_left, empty_counts
 from debias.data.token_bytes import ByteVocab
-from debias.rewrite.arms.tailfile import tail_rows, verify_arm_tail, write_tail
+from debias.rewrite.arms.tailfile import TailSpan, verify_arm_tail, write_tail
 
 log = logging.getLogger(__name__)
 
@@ -109,27 +109,21 @@ class ShamRewriter:
 
 
 def rewrite_sham(
-    source: str | os.PathLike,
-    output: str | os.PathLike,
+    span: TailSpan,
     *,
-    start_step: int,
-    end_step: int,
-    rows_per_step: int,
-    tokenizer: str | os.PathLike,
     source_word: str,
     target_word: str,
     direction: str = "to_feminine",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Swap ``source_word`` -> ``target_word`` (``direction`` as in ``swap_table``) in the rows of
-    steps ``start_step..end_step-1`` of ``source`` into ``output``; returns the manifest."""
-    tokenizer = Path(tokenizer).resolve()
-    order, first, stop = tail_rows(source, start_step, end_step, rows_per_step)
+    ``span``; returns the manifest."""
+    tokenizer = Path(span.tokenizer).resolve()
+    order, first, stop = span.rows()
     rewriter = ShamRewriter(ByteVocab(tokenizer), swap_table(source_word, target_word, direction))
-    identity = {"start_step": start_step, "end_step": end_step, "rows_per_step": rows_per_step,
-                "direction": direction, "method": "sham",
+    identity = {**span.steps(), "direction": direction, "method": "sham",
                 "parameters": {"sham_source": source_word, "sham_target": target_word}, "algorithm": ALGORITHM}
-    return write_tail(output, order, first, stop, lambda _lo, rows: np.stack([rewriter.row(r) for r in rows]),
+    return write_tail(span.output, order, first, stop, lambda _lo, rows: np.stack([rewriter.row(r) for r in rows]),
                       identity=identity, tokenizer=tokenizer,
                       fields=lambda: {"counts": rewriter.counts, "noncanonical": None}, progress=progress)
 

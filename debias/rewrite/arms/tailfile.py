@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,32 @@ class ArmTailError(DebiasError, ValueError):
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+
+
+@dataclass(frozen=True)
+class TailSpan:
+    """What every arm's rewrite reads and writes: the rows of steps ``start_step..end_step-1`` of the
+    data order ``source`` (a .bin/.idx prefix of ``rows_per_step`` rows a step, made with
+    ``tokenizer``), rewritten into the folder ``output``."""
+
+    source: str | os.PathLike
+    output: str | os.PathLike
+    start_step: int
+    end_step: int
+    rows_per_step: int
+    tokenizer: str | os.PathLike
+
+    def rows(self) -> tuple[DataOrder, int, int]:
+        """``(order, first_row, stop_row)`` of the span (``tail_rows``)."""
+        return tail_rows(self.source, self.start_step, self.end_step, self.rows_per_step)
+
+    def steps(self) -> dict[str, int]:
+        """The span's steps as a manifest records them."""
+        return {"start_step": self.start_step, "end_step": self.end_step, "rows_per_step": self.rows_per_step}
+
+    def tail_keywords(self) -> dict[str, Any]:
+        """The span as ``rewrite_tail``'s arguments."""
+        return {"source": self.source, "output": self.output, **self.steps(), "tokenizer": self.tokenizer}
 
 
 def tail_rows(source: str | os.PathLike, start_step: int, end_step: int, rows_per_step: int) -> tuple[DataOrder, int, int]:
