@@ -39,24 +39,29 @@ ON_RAY = ExecutorConfig(kind="ray", mem_per_cpu_gb=0.5)
 def ray_cluster():
     """A Ray cluster of 2 CPUs on this machine, for this module only."""
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's unix sockets live under it
-    old = os.environ.get("PYTHONPATH")
-    # Ray's workers import debias from this checkout, as the test does (they inherit the raylet's env)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=100 * 1024**2,
-        _temp_dir=temp,
-    )
+    # Ray's workers inherit the environment its processes start with: they import debias from this
+    # checkout, as the test does, and datatrove's task logs go under `temp`, not /tmp/ray_logs
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TMPDIR")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), saved["PYTHONPATH"]) if p)
+    os.environ["TMPDIR"] = temp
+    try:
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=100 * 1024**2,
+            _temp_dir=temp,
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     try:
         yield
     finally:
         ray.shutdown()
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
         shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -152,6 +152,7 @@ def connect_ray(cfg: ExecutorConfig) -> None:
 
     if not ray.is_initialized():
         ray.init(address=cfg.address, ignore_reinit_error=True)
+        log.info("joined the Ray cluster: %s", ray.cluster_resources())
     cpus, mem = cfg.cpus_per_task, cfg.cpus_per_task * cfg.mem_per_cpu_gb
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     if any(r.get("CPU", 0) >= cpus and r.get("memory", 0) >= mem * _GIB for r in nodes):
