@@ -411,8 +411,9 @@ def _rewrite_locked(
         "spacy_model": spacy_model,
         "context_words": plan["spacy"]["context_words"],
         "spacy": plan["spacy"],
-        "parts_dir": str(work / "parts"),
-        "output": str(output),
+        # absolute: a Ray or Slurm task need not start in this directory
+        "parts_dir": str((work / "parts").absolute()),
+        "output": str(output.absolute()),
         "first_row": plan["first_row"],
         "rows": plan["rows"],
         "row_length": plan["row_length"],

@@ -250,11 +250,12 @@ def verify_tail(
     keep = False  # the logs of tasks that failed stay for the person to read
     try:
         job = {
-            "source": str(source),
-            "output": str(output),
-            "tokenizer": str(vocab.path),
+            # absolute: a Ray task need not start in this directory
+            "source": str(Path(source).absolute()),
+            "output": str(output.absolute()),
+            "tokenizer": str(Path(vocab.path).absolute()),
             "manifest": manifest,
-            "results": str(results / "rows"),
+            "results": str((results / "rows").absolute()),
             "progress": progress,
             **guard_fields(executor),
         }
