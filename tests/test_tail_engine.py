@@ -297,6 +297,7 @@ def test_executor_config_problems() -> None:
     assert ExecutorConfig().problems() == []
     assert "executor.partition" in ExecutorConfig(kind="slurm").problems()[0]
     assert "not one of local, slurm, ray" in ExecutorConfig(kind="k8s").problems()[0]
+    assert "mem_per_cpu_gb=0 must be above 0" in ExecutorConfig(mem_per_cpu_gb=0).problems()[0]
 
 
 def test_slurm_is_a_switch_away(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@
         schedule.total_steps=1430 schedule.checkpoint_interval=10
     debias-rewrite ... intervention.fraction=null intervention.start_step=120000   # by step
     debias-rewrite ... executor=slurm executor.partition=cpu tasks=4096 workers=512  # a job array
+    debias-rewrite ... executor=ray executor.address=auto tasks=4096 workers=512  # a Ray cluster
 
 The source is ``source`` (a .bin/.idx prefix) when given, else the data order of ``data`` (built
 and cached by ``debias.data.corpus.prepare_data_order`` when it is a text or synthetic corpus). The

@@ -43,10 +43,13 @@ from debias.data.token_bytes import ByteVocab
 from debias.data.tokenizer_fit import check_tokenizer_fits
 from debias.rewrite.engine import (
     ExecutorConfig,
-    die_with_parent,
+    connect_ray,
     folder_lock,
+    guard_fields,
     make_executor,
     parent_alive,
+    run_pipeline,
+    task_guard,
     task_rows,
     writing,
 )
@@ -143,9 +146,7 @@ class RewriteRows(PipelineStep):
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> None:
         job = self.job
-        guard = job["guard_pid"]
-        if guard is not None:
-            die_with_parent(guard)
+        guard = task_guard(job)
         rewriter, source = _loaded(job)
         lo, hi = task_rows(rank, world_size, job["first_row"], job["rows"])
         out_bin, out_json = _part_paths(Path(job["parts_dir"]), rank)
@@ -355,6 +356,8 @@ def rewrite_tail(
         "spacy": _spacy_info(planner, spacy_model),
         "tasks": tasks,
     }
+    if executor.kind == "ray":
+        connect_ray(executor)  # before the lock (see connect_ray); refuses a cluster too small
     created = not output.exists()
     with writing(output, "the output folder"):
         output.mkdir(parents=True, exist_ok=True)
@@ -408,16 +411,17 @@ def _rewrite_locked(
         "spacy_model": spacy_model,
         "context_words": plan["spacy"]["context_words"],
         "spacy": plan["spacy"],
-        "parts_dir": str(work / "parts"),
-        "output": str(output),
+        # absolute: a Ray or Slurm task need not start in this directory
+        "parts_dir": str((work / "parts").absolute()),
+        "output": str(output.absolute()),
         "first_row": plan["first_row"],
         "rows": plan["rows"],
         "row_length": plan["row_length"],
         "batch_rows": batch_rows,
         "plan_sha256": plan_sha,
         "progress": progress,
-        # local workers die with this process; slurm and ray tasks belong to their scheduler
-        "guard_pid": os.getpid() if executor.kind == "local" else None,
+        # local workers die with this process, ray tasks with their actor (engine.task_guard)
+        **guard_fields(executor),
     }
     _loaded(job, planner)  # tasks that run in this process reuse its swapper
     rewrite = make_executor(
@@ -436,7 +440,7 @@ def _rewrite_locked(
         depends=rewrite,
         name="-assemble",
     )
-    assemble.run()  # runs (or, on slurm, submits) the rewrite first
+    run_pipeline(executor, assemble, f"the rewrite of {output}")  # the rewrite first (slurm: submits)
     if executor.kind == "slurm":
         log.info("submitted the rewrite of %s to slurm; rerun once its jobs finish", output)
         return {"submitted": True, "output": str(output), "logs": str(work)}

@@ -24,7 +24,15 @@ from debias.data.indexed import MMapIndexedDataset, idx_path, strip_extension
 from debias.data.order import DataOrder
 from debias.data.token_bytes import ByteVocab
 from debias.data.tokenizer_fit import check_tokenizer_fits
-from debias.rewrite.engine import ExecutorConfig, make_executor, task_rows
+from debias.rewrite.engine import (
+    ExecutorConfig,
+    ExecutorError,
+    guard_fields,
+    make_executor,
+    run_pipeline,
+    task_guard,
+    task_rows,
+)
 from debias.rewrite.rows import check_row
 
 _HASH_CHUNK = 1 << 24
@@ -146,7 +154,8 @@ def _verify_rows(
 
 class VerifyRows(PipelineStep):
     """Task ``rank`` of ``world_size``: verify its contiguous range of tail rows and write what
-    they hold to ``<results>/<rank>.json``."""
+    they hold to ``<results>/<rank>.json``, or the first bad row found there (raised by
+    ``verify_tail`` itself: on Ray a task's own error does not reach the caller)."""
 
     name = "verify tail rows"
     type = "debias"
@@ -157,18 +166,19 @@ class VerifyRows(PipelineStep):
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> None:
         from debias.core.atomic import write_json
-        from debias.rewrite.engine import die_with_parent
 
         job = self.job
-        if job["guard_pid"] is not None:
-            die_with_parent(job["guard_pid"])
+        guard = task_guard(job)
         manifest = job["manifest"]
         vocab = ByteVocab(job["tokenizer"])
         src = DataOrder(job["source"], manifest["rows_per_step"], manifest["row_length"], streaming=True).dataset
         tail = MMapIndexedDataset(Path(job["output"]) / TAIL, vocab_size=vocab.size, streaming=True)
         lo, hi = task_rows(rank, world_size, 0, manifest["source"]["rows"])
-        in_parent = os.getpid() == job["guard_pid"]
-        found = _verify_rows(vocab, src, tail, manifest, lo, hi, job["progress"] and in_parent)
+        in_parent = os.getpid() == guard
+        try:
+            found = _verify_rows(vocab, src, tail, manifest, lo, hi, job["progress"] and in_parent)
+        except TailVerificationError as exc:
+            found = {"error": str(exc), "row": exc.row, "step": exc.step, "source_row": exc.source_row}
         write_json(Path(job["results"]) / f"{rank:05d}.json", found)
 
 
@@ -237,26 +247,38 @@ def verify_tail(
     tasks = max(1, min(rows, tasks or workers))
     found = {"swaps": 0, "changed_tokens": 0, "changed_rows": 0}
     results = Path(tempfile.mkdtemp(dir=output, prefix=".verify-"))
+    keep = False  # the logs of tasks that failed stay for the person to read
     try:
         job = {
-            "source": str(source),
-            "output": str(output),
-            "tokenizer": str(vocab.path),
+            # absolute: a Ray task need not start in this directory
+            "source": str(Path(source).absolute()),
+            "output": str(output.absolute()),
+            "tokenizer": str(Path(vocab.path).absolute()),
             "manifest": manifest,
-            "results": str(results / "rows"),
+            "results": str((results / "rows").absolute()),
             "progress": progress,
-            "guard_pid": os.getpid() if executor.kind == "local" else None,
+            **guard_fields(executor),
         }
         (results / "rows").mkdir()
-        make_executor(
+        pipeline = make_executor(
             executor, [VerifyRows(job)], tasks=tasks, workers=workers, logging_dir=results / "logs"
-        ).run()
-        for rank in range(tasks):
+        )
+        try:
+            run_pipeline(executor, pipeline, f"the verification of {output}")
+        except ExecutorError:
+            keep = True
+            raise
+        for rank in range(tasks):  # in order: the first bad row of the tail is the one raised
             part = json.loads((results / "rows" / f"{rank:05d}.json").read_text())
+            if "error" in part:
+                raise TailVerificationError(
+                    part["error"], row=part["row"], step=part["step"], source_row=part["source_row"]
+                )
             for key in found:
                 found[key] += part[key]
     finally:
-        shutil.rmtree(results, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(results, ignore_errors=True)
     swaps, changed_tokens, changed_rows = (
         found["swaps"], found["changed_tokens"], found["changed_rows"]
     )
