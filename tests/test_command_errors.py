@@ -185,7 +185,8 @@ def test_eval_of_a_malformed_benchmark_row(tmp_path: Path, tokenizer: Path, data
 
 def test_a_benchmark_file_that_is_not_utf8_names_the_line(tmp_path: Path, data_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from eval.benchmarks import BenchmarkFormatError, crows_pairs_docs
+    from eval.tasks.common import BenchmarkFormatError
+    from eval.tasks.crows_pairs.reader import crows_pairs_docs
 
     bad = crows_copy(tmp_path, data_dir, 6, b"5,caf\xe9 au lait")  # cp1252, as a careless export writes it
     monkeypatch.setenv("DEBIAS_DATA_DIR", str(tmp_path / "data"))
@@ -211,7 +212,7 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.input_errors import InputError
     from debias.study.jobs import JobsFailed
     from debias.tail_engine import OutputWriteError
-    from eval.benchmarks import BenchmarkFormatError
+    from eval.tasks.common import BenchmarkFormatError
     from train.rundir import RunExistsError
 
     errors = [

@@ -275,8 +275,8 @@ def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
 
     from eval.suite import TASKS_DIR
 
-    full = load_yaml(TASKS_DIR / "crows_pairs_english.yaml", resolve_func=False)
-    gender = load_yaml(TASKS_DIR / "crows_pairs_english_gender.yaml", resolve_func=False)
+    full = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english.yaml", resolve_func=False)
+    gender = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english_gender.yaml", resolve_func=False)
     assert gender == {**full, "task": "debias_crows_pairs_english_gender",
                       "dataset_kwargs": {**full["dataset_kwargs"], "bias_type": "gender"}}
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)

@@ -1,0 +1,24 @@
+"""LAMBADA: item columns (the target's log-likelihood, whether greedy decoding gives it) and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eval.tasks.common import Columns, columns, ll
+from eval.tasks.measures import Metric, mean
+
+
+def itemize(samples: list[dict[str, Any]]) -> Columns:
+    return columns([
+        {"id": s["doc"]["id"], "ll": ll(s, 0), "greedy": int(bool(s["filtered_resps"][0][1]))} for s in samples
+    ])
+
+
+METRICS: list[Metric] = [
+    Metric("lambada/acc", ("lambada",), lambda c: mean(c["greedy"].astype(float)),
+           "LAMBADA accuracy", kind="capability", higher_is_better=True),
+    Metric("lambada/ppl", ("lambada",), lambda c: np.exp(-mean(c["ll"])),
+           "LAMBADA perplexity", kind="capability", higher_is_better=False, fmt=".2f"),
+]
