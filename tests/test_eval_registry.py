@@ -6,6 +6,7 @@ into folders, so the report reads as it did)."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import pytest
 
@@ -59,7 +60,13 @@ def test_every_planned_task_resolves_to_one_entry() -> None:
 def test_the_options_have_one_field_per_entry() -> None:
     assert [f.name for f in dataclasses.fields(TasksConfig)] == [
         "crows_pairs", "winobias", "winogender", "lambada", "heldout", "synthetic"]
-    assert {f.name for f in dataclasses.fields(TasksConfig)} == set(BY_NAME)
+    hints = typing.get_type_hints(TasksConfig)
+    assert set(hints) == set(BY_NAME) and all(hints[b.name] is b.options for b in BENCHMARKS)
+    assert not TasksConfig().problems()
+    bad = TasksConfig()
+    for b in BENCHMARKS:
+        getattr(bad, b.name).limit = 0
+    assert len(bad.problems()) == len(BENCHMARKS)  # every entry's options are checked
 
 
 def test_metrics_read_only_their_own_benchmarks_tables() -> None:

@@ -30,8 +30,8 @@ class TaskDef:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One folder of ``eval/tasks``. ``name`` is the folder and the key of its options under
-    ``eval.tasks``; ``tasks`` its lm-eval tasks by item-table name; ``plans`` maps its options
+    """One folder of ``eval/tasks``. ``name`` is the folder and the key of its options (``options``)
+    under ``eval.tasks``; ``tasks`` its lm-eval tasks by item-table name; ``plans`` maps its options
     and the subsample seed to the tasks they ask for; ``reader`` gives its docs.
 
     ``summary`` and ``series`` list metric names the command line's summary and the report's
@@ -41,6 +41,7 @@ class Benchmark:
 
     name: str
     title: str
+    options: type  # its options' dataclass: the type of ``eval.config.TasksConfig.<name>``
     tasks: Mapping[str, TaskDef]
     plans: Callable[[Any, int], list[Planned]]
     reader: Callable[..., Any]
@@ -62,7 +63,7 @@ def _tasks(folder: str, data: Callable[[dict[str, Any]], dict[str, str]],
 
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
-        "crows_pairs", "CrowS-Pairs",
+        "crows_pairs", "CrowS-Pairs", crows_pairs.config.CrowsPairsTask,
         _tasks("crows_pairs", crows_pairs.reader.data_sources,
                crows_pairs=("crows_pairs_english.yaml", crows_pairs.metrics.itemize),
                crows_pairs_gender=("crows_pairs_english_gender.yaml", crows_pairs.metrics.itemize)),
@@ -72,7 +73,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         headline={"crows_pairs_gender/pct_stereotype": 15},
     ),
     Benchmark(
-        "winobias", "WinoBias",
+        "winobias", "WinoBias", winobias.config.WinoBiasTask,
         _tasks("winobias", winobias.reader.data_sources,
                winobias_preference=("winobias_preference.yaml", winobias.metrics.itemize_preference),
                winobias_coreference=("winobias_coreference.yaml", winobias.metrics.itemize_coreference)),
@@ -86,7 +87,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         push=("winobias/prior",),
     ),
     Benchmark(
-        "winogender", "WinoGender",
+        "winogender", "WinoGender", winogender.config.WinoGenderTask,
         _tasks("winogender", winogender.reader.data_sources,
                winogender=("winogender.yaml", winogender.metrics.itemize)),
         winogender.config.plans, winogender.reader.winogender_docs, tuple(winogender.metrics.METRICS),
@@ -96,7 +97,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
                   "winogender/association_occupation": 11, "winogender/association_participant": 12},
     ),
     Benchmark(
-        "synthetic", "Synthetic probes",
+        "synthetic", "Synthetic probes", synthetic.config.SyntheticProbesTask,
         _tasks("synthetic", synthetic.reader.data_sources,
                synthetic=("synthetic_probes.yaml", synthetic.metrics.itemize)),
         synthetic.config.plans, synthetic.reader.synthetic_probe_docs, tuple(synthetic.metrics.METRICS),
@@ -107,7 +108,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         push=("synthetic/prior",),
     ),
     Benchmark(
-        "lambada", "LAMBADA",
+        "lambada", "LAMBADA", lambada.config.LambadaTask,
         _tasks("lambada", lambada.reader.data_sources, lambada=("lambada.yaml", lambada.metrics.itemize)),
         lambada.config.plans, lambada.reader.lambada_docs, tuple(lambada.metrics.METRICS),
         summary=("lambada/acc", "lambada/ppl"),
@@ -115,7 +116,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         headline={"lambada/acc": 20},
     ),
     Benchmark(
-        "heldout", "Held-out perplexity",
+        "heldout", "Held-out perplexity", heldout.config.HeldoutTask,
         _tasks("heldout", heldout.reader.data_sources,
                heldout=("heldout_perplexity.yaml", heldout.metrics.itemize)),
         heldout.config.plans, heldout.reader.heldout_docs, tuple(heldout.metrics.METRICS),
