@@ -187,10 +187,12 @@ def test_a_corrupt_cache_is_named_and_evaluated_again(run_dir: Path, caplog: pyt
     first = runner.evaluate_checkpoint(ckpt, cfg)
     where = run_dir / "eval" / "step100.json"
     doc = json.loads(where.read_text())
-    entry = next(iter(doc["tasks"].values()))
+    key = next(k for k, e in doc["tasks"].items() if e["task"] == "crows_pairs" and len(e["items"]["id"]) == 30)
+    entry = doc["tasks"][key]
     entry["items"]["ll_more"] = entry["items"]["ll_more"][:-1]  # one score short
     where.write_text(json.dumps(doc))
-    with caplog.at_level("WARNING", logger="eval.cache"), pytest.raises(runner.MissingResultsError, match=re.escape(str(where))):
+    with caplog.at_level("WARNING", logger="eval.cache"), \
+            pytest.raises(runner.MissingResultsError, match=re.escape(str(where))):
         runner.evaluate_checkpoint(ckpt, cfg, compute=False)
     assert f"{where}: unusable results cache" in caplog.text and "holds 29 values for 30 items" in caplog.text
     again = runner.evaluate_checkpoint(ckpt, cfg)
