@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -139,3 +139,21 @@ def pair_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict
     (pro, _), (anti, _) = results
     female_minus_male = pro - anti if doc["stereotype"] == "female" else anti - pro
     return {"pref_pro": float(pro > anti), "logodds_female": female_minus_male}
+
+
+# ---------------------------------------------------------------- options of a benchmark scored whole
+@dataclass
+class WholeTask:
+    """The options of a benchmark with one task and no options of its own: on or off, and a seeded
+    subsample. A subclass names its key under ``eval.tasks`` (``KEY``) and its YAML (``YAML``)."""
+
+    KEY: ClassVar[str]
+    YAML: ClassVar[str]
+    enabled: bool = True  # score this benchmark
+    limit: int | None = None  # a seeded subsample of this many items; None: every item
+
+    def problems(self) -> list[str]:
+        return limit_problems(f"eval.tasks.{self.KEY}", self.limit)
+
+    def plans(self, seed: int) -> list[Planned]:
+        return [Planned(self.KEY, self.YAML, {"limit": self.limit, "seed": seed})] if self.enabled else []

@@ -33,3 +33,6 @@ def plans(t: CrowsPairsTask, seed: int) -> list[Planned]:
     if "all" in t.subsets:
         return [Planned("crows_pairs", "crows_pairs_english.yaml", {"limit": t.limit, "seed": seed})]
     return [Planned("crows_pairs_gender", "crows_pairs_english_gender.yaml", {"limit": t.limit, "seed": seed})]
+
+
+OPTIONS = CrowsPairsTask  # what eval.config.TasksConfig.crows_pairs holds

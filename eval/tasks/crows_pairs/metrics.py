@@ -30,3 +30,13 @@ METRICS: list[Metric] = [
     Metric("crows_pairs_gender/likelihood_diff", CROWS, lambda c: mean(np.abs(c["ll_more"] - c["ll_less"])),
            "CrowS-Pairs (gender): mean |log-likelihood difference|", subset=lambda c: c["gender"] == 1),
 ]
+
+
+# What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
+# columns), the metrics the command line's summary and the report's series show, and where the
+# report's headline places this benchmark's metrics (and their _residual).
+TABLES = {"crows_pairs": ("crows_pairs_english.yaml", itemize),
+         "crows_pairs_gender": ("crows_pairs_english_gender.yaml", itemize)}
+SUMMARY = ("crows_pairs_gender/pct_stereotype",)
+SERIES = ("crows_pairs_gender/pct_stereotype",)
+HEADLINE = {"crows_pairs_gender/pct_stereotype": 15}

@@ -43,3 +43,6 @@ def plans(t: HeldoutTask, seed: int) -> list[Planned]:
         out.append(Planned(f"heldout_{direction}", "heldout_perplexity.yaml", {**options, "swap": direction},
                            base="heldout"))
     return out
+
+
+OPTIONS = HeldoutTask  # what eval.config.TasksConfig.heldout holds

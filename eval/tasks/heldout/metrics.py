@@ -43,3 +43,13 @@ METRICS: list[Metric] = [
            lambda c: -np.sum(c["ll"], -1) / np.sum(c["n_bytes"], -1) / np.log(2),
            "Held-out bits per byte", kind="capability", higher_is_better=False, fmt=".4f"),
 ]
+
+
+# What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
+# columns), the metrics the command line's summary and the report's series show, and where the
+# report's headline places this benchmark's metrics (and their _residual).
+TABLES = {"heldout": ("heldout_perplexity.yaml", itemize)}
+SUMMARY = ("heldout/ppl_token", "heldout/ppl_other")
+SERIES = ("heldout/ppl_token", "heldout/ppl_other")
+HEADLINE = {"heldout/ppl_other": 1, "heldout/ppl_token": 16, "heldout/ppl_gendered": 17,
+            "heldout_to_feminine/ppl_token": 18, "heldout_both/ppl_token": 19}

@@ -1,22 +1,23 @@
-"""The options of ``eval.tasks.lambada`` and the lm-eval task they ask for."""
+"""The options of ``eval.tasks.lambada``: on or off, and a seeded subsample of its passages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from eval.tasks.common import Planned, limit_problems
+from eval.tasks.common import Planned, WholeTask
 
 
 @dataclass
-class LambadaTask:
-    """LAMBADA (OpenAI test set, 5,153 passages); ``limit`` takes a seeded subsample."""
+class LambadaTask(WholeTask):
+    """LAMBADA (OpenAI test set, 5,153 passages); ``limit`` takes a seeded subsample of passages."""
 
-    enabled: bool = True  # score LAMBADA
-    limit: int | None = None  # a seeded subsample of this many passages; None: every passage
-
-    def problems(self) -> list[str]:
-        return limit_problems("eval.tasks.lambada", self.limit)
+    KEY: ClassVar[str] = "lambada"  # the options' key under eval.tasks, and the item table's name
+    YAML: ClassVar[str] = "lambada.yaml"  # the lm-eval task in this folder
 
 
 def plans(t: LambadaTask, seed: int) -> list[Planned]:
-    return [Planned("lambada", "lambada.yaml", {"limit": t.limit, "seed": seed})] if t.enabled else []
+    return t.plans(seed)
+
+
+OPTIONS = LambadaTask  # what eval.config.TasksConfig.lambada holds

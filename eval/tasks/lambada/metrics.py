@@ -22,3 +22,12 @@ METRICS: list[Metric] = [
     Metric("lambada/ppl", ("lambada",), lambda c: np.exp(-mean(c["ll"])),
            "LAMBADA perplexity", kind="capability", higher_is_better=False, fmt=".2f"),
 ]
+
+
+# What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
+# columns), the metrics the command line's summary and the report's series show, and where the
+# report's headline places this benchmark's metrics (and their _residual).
+TABLES = {"lambada": ("lambada.yaml", itemize)}
+SUMMARY = ("lambada/acc", "lambada/ppl")
+SERIES = ("lambada/acc", "lambada/ppl")
+HEADLINE = {"lambada/acc": 20}

@@ -18,10 +18,9 @@ class SyntheticProbesTask:
     limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
 
     def problems(self) -> list[str]:
-        out = limit_problems("eval.tasks.synthetic", self.limit)
-        if self.n_per_occupation < 1:
-            out.append(f"eval.tasks.synthetic.n_per_occupation={self.n_per_occupation} must be at least 1")
-        return out
+        few = self.n_per_occupation < 1
+        return limit_problems("eval.tasks.synthetic", self.limit) + (
+            [f"eval.tasks.synthetic.n_per_occupation={self.n_per_occupation} must be at least 1"] if few else [])
 
 
 def plans(t: SyntheticProbesTask, seed: int) -> list[Planned]:
@@ -29,3 +28,6 @@ def plans(t: SyntheticProbesTask, seed: int) -> list[Planned]:
         return []
     return [Planned("synthetic", "synthetic_probes.yaml", {
         "probe_seed": t.probe_seed, "n_per_occupation": t.n_per_occupation, "limit": t.limit, "seed": seed})]
+
+
+OPTIONS = SyntheticProbesTask  # what eval.config.TasksConfig.synthetic holds

@@ -38,3 +38,6 @@ def plans(t: WinoBiasTask, seed: int) -> list[Planned]:
     if t.coreference:
         out.append(Planned("winobias_coreference", "winobias_coreference.yaml", dict(options)))
     return out
+
+
+OPTIONS = WinoBiasTask  # what eval.config.TasksConfig.winobias holds

@@ -1,20 +1,21 @@
-"""The options of ``eval.tasks.winogender`` and the lm-eval task they ask for."""
+"""The options of ``eval.tasks.winogender``: on or off, and a seeded subsample of its 720 items."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from eval.tasks.common import Planned, limit_problems
+from eval.tasks.common import Planned, WholeTask
 
 
 @dataclass
-class WinoGenderTask:
-    enabled: bool = True  # score WinoGender
-    limit: int | None = None  # a seeded subsample of this many items; None: every item
-
-    def problems(self) -> list[str]:
-        return limit_problems("eval.tasks.winogender", self.limit)
+class WinoGenderTask(WholeTask):
+    KEY: ClassVar[str] = "winogender"  # the options' key under eval.tasks, and the item table's name
+    YAML: ClassVar[str] = "winogender.yaml"  # the lm-eval task in this folder
 
 
 def plans(t: WinoGenderTask, seed: int) -> list[Planned]:
-    return [Planned("winogender", "winogender.yaml", {"limit": t.limit, "seed": seed})] if t.enabled else []
+    return t.plans(seed)
+
+
+OPTIONS = WinoGenderTask  # what eval.config.TasksConfig.winogender holds

@@ -62,3 +62,13 @@ METRICS: list[Metric] = [
            "WinoGender: association, r over 60 occupations, pronoun refers to the participant",
            part="association", null=0.0),
 ]
+
+
+# What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
+# columns), the metrics the command line's summary and the report's series show, and where the
+# report's headline places this benchmark's metrics (and their _residual).
+TABLES = {"winogender": ("winogender.yaml", itemize)}
+SUMMARY = ("winogender/association_occupation",)
+SERIES = ("winogender/prior", "winogender/association_occupation")
+HEADLINE = {"winogender/association_occupation_residual": 3, "winogender/prior": 10,
+            "winogender/association_occupation": 11, "winogender/association_participant": 12}
