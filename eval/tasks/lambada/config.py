@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from eval.tasks.common import Planned, WholeTask
+from eval.tasks.common import WholeTask
 
 
 @dataclass
@@ -16,8 +16,5 @@ class LambadaTask(WholeTask):
     YAML: ClassVar[str] = "lambada.yaml"  # the lm-eval task in this folder
 
 
-def plans(t: LambadaTask, seed: int) -> list[Planned]:
-    return t.plans(seed)
-
-
-OPTIONS = LambadaTask  # what eval.config.TasksConfig.lambada holds
+# what eval.config.TasksConfig.lambada holds, and the task it asks for
+OPTIONS, plans = LambadaTask, LambadaTask.plans

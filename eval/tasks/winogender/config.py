@@ -1,11 +1,11 @@
-"""The options of ``eval.tasks.winogender``: on or off, and a seeded subsample of its 720 items."""
+"""The options of ``eval.tasks.winogender``: on or off, and a seeded subsample of its 240 items."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-from eval.tasks.common import Planned, WholeTask
+from eval.tasks.common import WholeTask
 
 
 @dataclass
@@ -14,8 +14,5 @@ class WinoGenderTask(WholeTask):
     YAML: ClassVar[str] = "winogender.yaml"  # the lm-eval task in this folder
 
 
-def plans(t: WinoGenderTask, seed: int) -> list[Planned]:
-    return t.plans(seed)
-
-
-OPTIONS = WinoGenderTask  # what eval.config.TasksConfig.winogender holds
+# what eval.config.TasksConfig.winogender holds, and the task it asks for
+OPTIONS, plans = WinoGenderTask, WinoGenderTask.plans
