@@ -1,5 +1,5 @@
 """The per-checkpoint eval cache (``<run>/eval/step<N>.json``, or ``<checkpoint>/eval_results.json``)
-as a typed record, checked where it is read, in the style of ``debias.contracts``.
+as a typed record, checked where it is read, in the style of ``debias.core.contracts``.
 
 The file looks like::
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from debias.atomic import write_json
-from debias.contracts import RecordError, _check, _Record
+from debias.core.atomic import write_json
+from debias.core.contracts import RecordError, _check, _Record
 
 log = logging.getLogger(__name__)
 

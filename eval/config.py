@@ -1,7 +1,7 @@
 """Typed configs behind ``conf/eval/`` (group ``eval``), ``conf/evaluate.yaml`` and ``conf/report.yaml``.
 
 Each dataclass lists its own problems so that an app reports every mistake of a composed config
-at once (``debias.config_errors``).
+at once (``debias.core.config_errors``).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from debias.atomic import atomic_path, write_json
-from debias.contracts import CHECKPOINTS, MANIFEST, RUN_RECORD, step_name
-from debias.tokenizer_files import write_tokenizer_files
+from debias.core.atomic import atomic_path, write_json
+from debias.core.contracts import CHECKPOINTS, MANIFEST, RUN_RECORD, step_name
+from debias.data.tokenizer_files import write_tokenizer_files
 
 
 def tokenizer_vocab_size(tokenizer_json: str | Path) -> int:
@@ -100,7 +100,8 @@ def boost_words(checkpoint: str | Path, words: tuple[str, ...] = FEMININE_WORDS,
 
 def train_small_tokenizer(dest: str | Path, vocab_size: int = 512) -> Path:
     """A small byte-level BPE trained on the benchmark sentences: evaluation 100x cheaper than 50k."""
-    from debias.bpe import train_bpe
+    from debias.data.bpe import train_bpe
+
     from eval.tasks.crows_pairs.reader import crows_pairs_docs
     from eval.tasks.winobias.reader import load_pairs
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from debias.core.errors import DebiasError, describe
+from debias.data.corpus import build_data_order
 
-from debias.corpus import build_data_order
-from debias.errors import DebiasError, describe
 from eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def order(tmp_path_factory: pytest.TempPathFactory, neox_tokenizer_path: Path) -
 
 
 def rewrite(tmp_path: Path, source: Path, tokenizer: Path, *args: str, env: dict[str, str] | None = None):
-    return command("debias.rewrite_cli", f"source={source}", f"tokenizer={tokenizer}", "intervention=tail21",
+    return command("debias.rewrite.cli", f"source={source}", f"tokenizer={tokenizer}", "intervention=tail21",
                    "intervention.fraction=null", "intervention.start_step=20", "schedule.total_steps=30",
                    "schedule.checkpoint_interval=10", "data.rows_per_step=2", "progress=false",
                    f"output={tmp_path / 'tail'}", f"hydra.run.dir={tmp_path / 'hydra'}", "hydra.output_subdir=null",
@@ -91,8 +91,8 @@ def test_rows_per_step_0_given_to_rewrite(tmp_path: Path, order: Path, neox_toke
 
 
 def test_data_order_refuses_rows_per_step_0_as_a_config_error(order: Path) -> None:
-    from debias.config_errors import ConfigError
-    from debias.data_order import DataOrder
+    from debias.core.config_errors import ConfigError
+    from debias.data.order import DataOrder
 
     with pytest.raises(ConfigError, match="rows_per_step=0 must be positive") as info:
         DataOrder(order, 0)
@@ -205,13 +205,14 @@ def test_readme_without_markers(tmp_path: Path) -> None:
 
 # -- the type ----------------------------------------------------------------------------------
 def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
-    from debias.config_errors import ConfigError
-    from debias.data_order import StepOutOfRangeError
-    from debias.fetch import DataNotFoundError
-    from debias.indexed import IndexedDatasetError
-    from debias.input_errors import InputError
+    from debias.core.config_errors import ConfigError
+    from debias.core.input_errors import InputError
+    from debias.data.fetch import DataNotFoundError
+    from debias.data.indexed import IndexedDatasetError
+    from debias.data.order import StepOutOfRangeError
+    from debias.rewrite.engine import OutputWriteError
+
     from debias.study.jobs import JobsFailed
-    from debias.tail_engine import OutputWriteError
     from eval.tasks.common import BenchmarkFormatError
     from train.rundir import RunExistsError
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from debias.core.config_errors import ConfigError
 
-from debias.config_errors import ConfigError
 from train import compose, make_plan
 from train.compose_config import study_keys
 from train.config import CONF_DIR
@@ -128,14 +128,14 @@ def test_arm_can_be_switched_on_the_command_line(tmp_path: Path) -> None:
                        "data.indexed_path=/nowhere/document", f"runs_root={tmp_path}"])
         with pytest.raises(ConfigError, match="/nowhere/document.idx does not exist"):
             make_plan(cfg)  # no such data, but the steps resolve:
-        from debias.intervention import intervention_steps
+        from debias.rewrite.intervention import intervention_steps
 
         typed = to_train_config(cfg)
         assert intervention_steps(typed.intervention, typed.schedule) == (start, 143_000)
 
 
 def test_scaled_schedule_puts_79_and_93_percent_on_checkpoints() -> None:
-    from debias.intervention import intervention_steps
+    from debias.rewrite.intervention import intervention_steps
 
     typed = to_train_config(compose(["+experiment=mini-synthetic", "intervention=tail21"]))
     assert intervention_steps(typed.intervention, typed.schedule) == (1130, 1430)
@@ -248,7 +248,8 @@ SCHEDULES = [
 
 @pytest.mark.parametrize(("overrides", "config_name", "expected"), SCHEDULES)
 def test_schedule_group(overrides: list[str], config_name: str, expected: tuple[int, int, bool]) -> None:
-    import debias.rewrite_cli  # noqa: F401  (registers the rewrite's base config)
+    import debias.rewrite.cli  # noqa: F401  (registers the rewrite's base config)
+
     import debias.study.config  # noqa: F401  (and the study's)
 
     s = compose(overrides, config_name=config_name).schedule
@@ -295,9 +296,10 @@ def _config_classes() -> list[type]:
     import dataclasses
     import typing
 
-    from debias.rewrite_cli import RewriteConfig
+    from debias.rewrite.cli import RewriteConfig
+    from debias.swap.cli import SwapFileConfig
+
     from debias.study.config import StudyAppConfig
-    from debias.swap_cli import SwapFileConfig
     from eval.config import EvaluateAppConfig, ReportAppConfig
     from train.config import TrainConfig
 

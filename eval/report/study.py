@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from debias.contracts import (
+from debias.core.contracts import (
     ControlRecord,
     RewriteManifest,
     count_totals,
@@ -27,6 +26,7 @@ from debias.contracts import (
     read_arm_record,
     read_run_record,
 )
+
 from eval.checkpoints import expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
@@ -50,7 +50,7 @@ METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
 class Run:
     path: Path
     info: dict[str, Any]
-    manifest: dict[str, Any] | None  # debias.contracts: a RewriteManifest's or a ControlRecord's document
+    manifest: dict[str, Any] | None  # debias.core.contracts: a RewriteManifest's or a ControlRecord's document
     results: list[CheckpointResults]
 
     @property

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-
-from debias.errors import DebiasError
-from debias.fetch import resolve, sha256_file
+from debias.core.errors import DebiasError
+from debias.data.fetch import resolve, sha256_file
 
 Columns = dict[str, list[Any]]
 

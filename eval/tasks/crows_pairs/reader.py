@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from debias.fetch import resolve
+from debias.data.fetch import resolve
+
 from eval.tasks.common import BenchmarkFormatError, data_path, decoding, file_digests, subsample
 
 CROWS_FILE = "crows_pairs/crows_pairs_anonymized.csv"
@@ -28,7 +29,7 @@ def crows_pairs_docs(
 ) -> list[dict[str, Any]]:
     """CrowS-Pairs English rows: ``sent_more`` (the more stereotyping sentence) and ``sent_less``."""
     path = data_path(CROWS_FILE, path)
-    fix = "Restore the original crows_pairs_anonymized.csv (see debias/data_registry.json for its URL and sha256)."
+    fix = "Restore the original crows_pairs_anonymized.csv (see debias/data/data_registry.json for its URL and sha256)."
     docs = []
     with decoding(path, fix), open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)

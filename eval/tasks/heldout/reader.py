@@ -1,6 +1,6 @@
 """Held-out text (default: the held-out Gutenberg novels) cut at paragraph breaks into chunks,
 the items of held-out perplexity; .txt files are cleaned by the training corpus's own Gutenberg
-rules (``debias.text_corpus.strip_gutenberg``), so held-out text is cleaned like training text."""
+rules (``debias.data.text_corpus.strip_gutenberg``), so held-out text is cleaned like training text."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from debias.fetch import resolve, resolve_dir
-from debias.text_corpus import strip_gutenberg
+from debias.data.fetch import resolve, resolve_dir
+from debias.data.text_corpus import strip_gutenberg
+
 from eval.tasks.common import BenchmarkFormatError, file_digests, subsample
 
 HELDOUT_DIR = "gutenberg_corpus/heldout"
@@ -91,7 +92,7 @@ def heldout_docs(
     the text on which that arm's own training predicts its perplexity.
     """
     if swap is not None:
-        from debias.swapper import PronounSwapper
+        from debias.swap.swapper import PronounSwapper
 
         swapper = PronounSwapper(swap)
         docs = heldout_docs(path, chunk_chars=chunk_chars, limit=limit, seed=seed, unwrap=unwrap)

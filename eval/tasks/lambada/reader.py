@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from debias.fetch import resolve
+from debias.data.fetch import resolve
+
 from eval.tasks.common import BenchmarkFormatError, data_path, decoding, file_digests, subsample
 
 LAMBADA_FILE = "lambada/lambada_test.jsonl"
@@ -14,7 +15,7 @@ LAMBADA_FILE = "lambada/lambada_test.jsonl"
 def lambada_docs(path: str | Path | None = None, *, limit: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """LAMBADA (OpenAI's detokenized test set): predict a passage's last word from the rest."""
     path = data_path(LAMBADA_FILE, path)
-    fix = "Restore the original lambada_test.jsonl (see debias/data_registry.json for its URL and sha256)."
+    fix = "Restore the original lambada_test.jsonl (see debias/data/data_registry.json for its URL and sha256)."
     docs = []
     with decoding(path, fix), open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):

@@ -9,7 +9,7 @@ from eval.tasks.common import Planned, limit_problems
 
 @dataclass
 class SyntheticProbesTask:
-    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.probe_pairs``):
+    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.stories.probe_pairs``):
     ``n_per_occupation`` of its held-out templates for each of its 60 occupations."""
 
     enabled: bool = True  # score the probe pairs

@@ -16,8 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from debias import pronouns
-from debias.fetch import resolve
+from debias.data.fetch import resolve
+from debias.swap import pronouns
+
 from eval.tasks.common import BenchmarkFormatError, decoding, file_digests, subsample
 
 TYPES = (1, 2)
@@ -25,7 +26,7 @@ SPLITS = ("dev", "test")
 IRREGULAR_FILE = Path(__file__).with_name("winobias_irregular_pairs.tsv")
 MASCULINE, FEMININE = frozenset(pronouns.MASCULINE), frozenset(pronouns.FEMININE)
 _BRACKET = re.compile(r"\[([^\]]*)\]")
-_FIX = "Restore the original WinoBias files (see debias/data_registry.json for their URLs and sha256)."
+_FIX = "Restore the original WinoBias files (see debias/data/data_registry.json for their URLs and sha256)."
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def load_pairs(
     """Every regular pro/anti pair of the chosen types and splits, irregular ones left out.
 
     ``root``: a folder laid out like WinoBias's ``wino/data`` (for a local copy); default: resolved
-    through ``debias.fetch``.
+    through ``debias.data.fetch``.
     """
     root = Path(root) if root is not None else None
     occ = occupations(root)

@@ -7,7 +7,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from debias.fetch import resolve
+from debias.data.fetch import resolve
+
 from eval.tasks.common import BenchmarkFormatError, data_path, decoding, file_digests, subsample
 
 WINOGENDER_SENTENCES = "winogender/all_sentences.tsv"
@@ -26,7 +27,7 @@ def winogender_docs(
     """
     sentences_path = data_path(WINOGENDER_SENTENCES, sentences)
     stats_path = data_path(WINOGENDER_STATS, stats)
-    fix = "Restore the original WinoGender files (see debias/data_registry.json for their URLs and sha256)."
+    fix = "Restore the original WinoGender files (see debias/data/data_registry.json for their URLs and sha256)."
     pct: dict[str, float] = {}
     with decoding(stats_path, fix), open(stats_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
