@@ -10,116 +10,21 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-CROWS_SUBSETS = ("all", "gender")
-WINOBIAS_TYPES = (1, 2)
-WINOBIAS_SPLITS = ("dev", "test")
+# Each benchmark's options live in its folder (eval/tasks/<name>/config.py); TasksConfig holds one
+# field per entry of eval.tasks.registry, named as the folder.
+from eval.tasks.crows_pairs.config import CROWS_SUBSETS, CrowsPairsTask
+from eval.tasks.heldout.config import SWAP_DIRECTIONS, HeldoutTask
+from eval.tasks.lambada.config import LambadaTask
+from eval.tasks.synthetic.config import SyntheticProbesTask
+from eval.tasks.winobias.config import WINOBIAS_SPLITS, WINOBIAS_TYPES, WinoBiasTask
+from eval.tasks.winogender.config import WinoGenderTask
+
+__all__ = ["CROWS_SUBSETS", "SWAP_DIRECTIONS", "WINOBIAS_SPLITS", "WINOBIAS_TYPES", "CheckpointSelection",
+           "CrowsPairsTask", "EvalConfig", "EvaluateAppConfig", "HeldoutTask", "LambadaTask", "ReportAppConfig",
+           "StatsConfig", "SyntheticProbesTask", "TasksConfig", "WinoBiasTask", "WinoGenderTask", "register_configs"]
+
 SELECTIONS = ("all", "last", "every", "count", "steps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-SWAP_DIRECTIONS = ("to_feminine", "to_masculine", "both")
-
-
-def _limit_problems(where: str, limit: int | None) -> list[str]:
-    if limit is not None and limit < 1:
-        return [f"{where}.limit={limit} must be at least 1, or null for every item"]
-    return []
-
-
-@dataclass
-class CrowsPairsTask:
-    """CrowS-Pairs English. ``subsets``: "all" (1,508 pairs) and/or "gender" (262 pairs)."""
-
-    enabled: bool = True  # score CrowS-Pairs
-    # one or more of CROWS_SUBSETS: all, gender
-    subsets: list[str] = field(default_factory=lambda: list(CROWS_SUBSETS))
-    limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
-
-    def problems(self) -> list[str]:
-        out = [f"eval.tasks.crows_pairs.subsets: {s!r} is not one of {', '.join(CROWS_SUBSETS)}"
-               for s in self.subsets if s not in CROWS_SUBSETS]
-        if self.enabled and not self.subsets:
-            out.append("eval.tasks.crows_pairs.subsets is empty; list 'all' and/or 'gender', or set enabled=false")
-        return out + _limit_problems("eval.tasks.crows_pairs", self.limit)
-
-
-@dataclass
-class WinoBiasTask:
-    """WinoBias pairs: pronoun preference (with prior and association) and coreference scoring."""
-
-    preference: bool = True  # score the pronoun-preference pairs
-    coreference: bool = True  # score coreference
-    # WinoBias types, one or more of WINOBIAS_TYPES: 1, 2
-    types: list[int] = field(default_factory=lambda: list(WINOBIAS_TYPES))
-    # one or more of WINOBIAS_SPLITS: dev, test
-    splits: list[str] = field(default_factory=lambda: list(WINOBIAS_SPLITS))
-    limit: int | None = None  # a seeded subsample of this many items; None: every item
-
-    def problems(self) -> list[str]:
-        out = [f"eval.tasks.winobias.types: {t!r} is not 1 or 2" for t in self.types if t not in WINOBIAS_TYPES]
-        out += [f"eval.tasks.winobias.splits: {s!r} is not 'dev' or 'test'" for s in self.splits if s not in WINOBIAS_SPLITS]
-        if (self.preference or self.coreference) and (not self.types or not self.splits):
-            out.append("eval.tasks.winobias needs at least one type and one split")
-        return out + _limit_problems("eval.tasks.winobias", self.limit)
-
-
-@dataclass
-class WinoGenderTask:
-    enabled: bool = True  # score WinoGender
-    limit: int | None = None  # a seeded subsample of this many items; None: every item
-
-    def problems(self) -> list[str]:
-        return _limit_problems("eval.tasks.winogender", self.limit)
-
-
-@dataclass
-class LambadaTask:
-    """LAMBADA (OpenAI test set, 5,153 passages); ``limit`` takes a seeded subsample."""
-
-    enabled: bool = True  # score LAMBADA
-    limit: int | None = None  # a seeded subsample of this many passages; None: every passage
-
-    def problems(self) -> list[str]:
-        return _limit_problems("eval.tasks.lambada", self.limit)
-
-
-@dataclass
-class HeldoutTask:
-    """Perplexity on held-out text. ``path``: a .txt or .jsonl ({"text"} per line) file or a folder,
-    absolute or relative to the data directory (default ``gutenberg_corpus/heldout``); chunks of
-    about ``chunk_chars`` characters are the bootstrap's items."""
-
-    enabled: bool = True  # score held-out perplexity
-    path: str | None = None  # a .txt or .jsonl file or a folder; None: gutenberg_corpus/heldout
-    chunk_chars: int = 4000  # characters per chunk (the bootstrap's items), at least 200
-    limit: int | None = None  # a seeded subsample of this many chunks; None: every chunk
-    unwrap: bool = True  # join hard-wrapped lines inside a paragraph
-    # also score the text rewritten in each of these directions (to_feminine, to_masculine, both):
-    # an arm's own rewrite, so its perplexity there is read against the control's on the same text
-    swapped: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        out = _limit_problems("eval.tasks.heldout", self.limit)
-        out += [f"eval.tasks.heldout.swapped: {d!r} is not one of {', '.join(SWAP_DIRECTIONS)}"
-                for d in self.swapped if d not in SWAP_DIRECTIONS]
-        if self.chunk_chars < 200:
-            out.append(f"eval.tasks.heldout.chunk_chars={self.chunk_chars} is too small; use at least 200")
-        return out
-
-
-@dataclass
-class SyntheticProbesTask:
-    """She/he probe pairs on the synthetic corpus's own occupations (``debias.synthetic.stories.probe_pairs``):
-    ``n_per_occupation`` of its held-out templates for each of its 60 occupations."""
-
-    enabled: bool = True  # score the probe pairs
-    probe_seed: int = 0  # the probes' seed
-    n_per_occupation: int = 8  # templates per occupation, at least 1
-    limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
-
-    def problems(self) -> list[str]:
-        out = _limit_problems("eval.tasks.synthetic", self.limit)
-        if self.n_per_occupation < 1:
-            out.append(f"eval.tasks.synthetic.n_per_occupation={self.n_per_occupation} must be at least 1")
-        return out
 
 
 @dataclass
@@ -133,10 +38,9 @@ class TasksConfig:
     synthetic: SyntheticProbesTask = field(default_factory=SyntheticProbesTask)
 
     def problems(self) -> list[str]:
-        out: list[str] = []
-        for part in (self.crows_pairs, self.winobias, self.winogender, self.lambada, self.heldout, self.synthetic):
-            out.extend(part.problems())
-        return out
+        from eval.tasks.registry import BENCHMARKS
+
+        return [p for b in BENCHMARKS for p in getattr(self, b.name).problems()]
 
 
 @dataclass

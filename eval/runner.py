@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from debias.core.contracts import RunRecord
 from debias.core.errors import DebiasError
 from debias.core.weights import check_shapes, expected_shapes
+from tqdm import tqdm
+
+from eval.cache import EvalCache, read_cache, update_cache
 from eval.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -29,7 +30,7 @@ from eval.checkpoints import (
     fingerprint,
 )
 from eval.config import EvalConfig
-from eval.results import CheckpointResults, ItemTable, read_cache, update_cache
+from eval.results import CheckpointResults, ItemTable
 from eval.suite import TaskPlan, plan_tasks
 from eval.token_split import split_columns
 
@@ -146,12 +147,12 @@ def evaluate_checkpoint(
     keys = {plan.key(model_spec): plan for plan in plans}
     where = cache_path(ckpt, cfg.cache_dir)
     cached = read_cache(where)
-    fp = fingerprint(ckpt.path, cached.get("fingerprint"))
-    if cached.get("fingerprint", {}).get("sha256") not in (None, fp["sha256"]):
+    fp = fingerprint(ckpt.path, cached.fingerprint)
+    if cached.sha256 not in (None, fp["sha256"]):
         log.warning("%s: weights changed since the cached results; evaluating again", ckpt.path)
-        cached["tasks"] = {}
+        cached = cached.for_weights(fp["sha256"])
         force = True
-    missing = [k for k in keys if force or k not in cached.get("tasks", {})]
+    missing = [k for k in keys if force or k not in cached.tasks]
     if missing and not compute:
         raise MissingResultsError(
             f"{ckpt.path}: no cached results for {', '.join(keys[k].name for k in missing)} in {where}; "
@@ -160,18 +161,15 @@ def evaluate_checkpoint(
     if missing:
         new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec)
 
-        def change(data: dict[str, Any]) -> None:
-            if data.get("fingerprint", {}).get("sha256") not in (None, fp["sha256"]):
-                data["tasks"] = {}
-            data["checkpoint"] = {"path": str(ckpt.path), "step": ckpt.step, "total_steps": ckpt.total_steps,
-                                  "run": ckpt.run}
-            data["fingerprint"] = fp
-            data.setdefault("tasks", {}).update(new_entries)
+        def change(current: EvalCache) -> dict[str, Any]:
+            tasks = {k: e.doc for k, e in current.for_weights(fp["sha256"]).tasks.items()}
+            checkpoint = {"path": str(ckpt.path), "step": ckpt.step, "total_steps": ckpt.total_steps, "run": ckpt.run}
+            return {**current.to_dict(), "checkpoint": checkpoint, "fingerprint": fp, "tasks": {**tasks, **new_entries}}
 
         cached = update_cache(where, change)
-    elif cached.get("fingerprint") != fp:
-        update_cache(where, lambda data: data.update(fingerprint=fp))
-    tables = {keys[k].name: ItemTable.from_entry(cached["tasks"][k]) for k in keys}
+    elif cached.fingerprint != fp:
+        update_cache(where, lambda current: {**current.to_dict(), "fingerprint": fp})
+    tables = {keys[k].name: ItemTable.from_entry(cached.tasks[k]) for k in keys}
     return CheckpointResults(path=str(ckpt.path), step=ckpt.step, total_steps=ckpt.total_steps, run=ckpt.run,
                              tables=tables, cache=str(where), evaluated_now=len(missing))
 

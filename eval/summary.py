@@ -6,21 +6,9 @@ from collections.abc import Sequence
 
 from eval.metrics import BY_NAME
 from eval.results import CheckpointResults
+from eval.tasks.registry import summary_metrics
 
-HEADLINE = (
-    "crows_pairs_gender/pct_stereotype",
-    "winobias/prior",
-    "winobias/association",
-    "winobias/auc",
-    "winobias_coref_type1_test/net_bias",
-    "winobias_coref_type2_test/net_bias",
-    "winogender/association_occupation",
-    "synthetic/association",
-    "lambada/acc",
-    "lambada/ppl",
-    "heldout/ppl_token",
-    "heldout/ppl_other",
-)
+HEADLINE = summary_metrics()  # each benchmark's own, in registry order (eval.tasks.registry)
 
 
 def summary_table(results: Sequence[CheckpointResults], metrics: Sequence[str] = HEADLINE) -> str:

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from debias.core.errors import DebiasError, describe
 from debias.data.corpus import build_data_order
+
 from eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,8 @@ def test_eval_of_a_malformed_benchmark_row(tmp_path: Path, tokenizer: Path, data
 
 def test_a_benchmark_file_that_is_not_utf8_names_the_line(tmp_path: Path, data_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from eval.benchmarks import BenchmarkFormatError, crows_pairs_docs
+    from eval.tasks.common import BenchmarkFormatError
+    from eval.tasks.crows_pairs.reader import crows_pairs_docs
 
     bad = crows_copy(tmp_path, data_dir, 6, b"5,caf\xe9 au lait")  # cp1252, as a careless export writes it
     monkeypatch.setenv("DEBIAS_DATA_DIR", str(tmp_path / "data"))
@@ -210,8 +211,9 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.data.indexed import IndexedDatasetError
     from debias.data.order import StepOutOfRangeError
     from debias.rewrite.engine import OutputWriteError
+
     from debias.study.jobs import JobsFailed
-    from eval.benchmarks import BenchmarkFormatError
+    from eval.tasks.common import BenchmarkFormatError
     from train.rundir import RunExistsError
 
     errors = [

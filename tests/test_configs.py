@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from debias.core.config_errors import ConfigError
+
 from train import compose, make_plan
 from train.compose_config import study_keys
 from train.config import CONF_DIR
@@ -249,6 +249,7 @@ SCHEDULES = [
 @pytest.mark.parametrize(("overrides", "config_name", "expected"), SCHEDULES)
 def test_schedule_group(overrides: list[str], config_name: str, expected: tuple[int, int, bool]) -> None:
     import debias.rewrite.cli  # noqa: F401  (registers the rewrite's base config)
+
     import debias.study.config  # noqa: F401  (and the study's)
 
     s = compose(overrides, config_name=config_name).schedule
@@ -275,8 +276,8 @@ def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
 
     from eval.suite import TASKS_DIR
 
-    full = load_yaml(TASKS_DIR / "crows_pairs_english.yaml", resolve_func=False)
-    gender = load_yaml(TASKS_DIR / "crows_pairs_english_gender.yaml", resolve_func=False)
+    full = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english.yaml", resolve_func=False)
+    gender = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english_gender.yaml", resolve_func=False)
     assert gender == {**full, "task": "debias_crows_pairs_english_gender",
                       "dataset_kwargs": {**full["dataset_kwargs"], "bias_type": "gender"}}
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
@@ -296,8 +297,9 @@ def _config_classes() -> list[type]:
     import typing
 
     from debias.rewrite.cli import RewriteConfig
-    from debias.study.config import StudyAppConfig
     from debias.swap.cli import SwapFileConfig
+
+    from debias.study.config import StudyAppConfig
     from eval.config import EvaluateAppConfig, ReportAppConfig
     from train.config import TrainConfig
 

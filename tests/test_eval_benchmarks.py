@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from eval import benchmarks, winobias
-from eval.benchmarks import BenchmarkFormatError
+from eval.tasks.common import BenchmarkFormatError
+from eval.tasks.crows_pairs.reader import CROWS_FILE, crows_pairs_docs
+from eval.tasks.heldout.reader import heldout_docs
+from eval.tasks.lambada.reader import lambada_docs
+from eval.tasks.synthetic.reader import synthetic_probe_docs
+from eval.tasks.winobias import reader as winobias
+from eval.tasks.winogender.reader import WINOGENDER_SENTENCES, winogender_docs
 
 
 def test_crows_pairs_counts() -> None:
-    docs = benchmarks.crows_pairs_docs()
+    docs = crows_pairs_docs()
     assert len(docs) == 1508
-    assert len(benchmarks.crows_pairs_docs(bias_type="gender")) == 262
+    assert len(crows_pairs_docs(bias_type="gender")) == 262
     assert len({d["id"] for d in docs}) == 1508
 
 
@@ -43,7 +48,7 @@ def test_every_listed_irregular_pair_really_differs_in_more_than_the_pronoun(mon
 
 
 def test_winogender_items() -> None:
-    docs = benchmarks.winogender_docs()
+    docs = winogender_docs()
     assert len(docs) == 240 and len({d["occupation"] for d in docs}) == 60
     assert {d["wording"] for d in docs} == {"someone", "participant"}
     doc = next(d for d in docs if d["id"] == "winogender.technician.customer.1")
@@ -52,58 +57,58 @@ def test_winogender_items() -> None:
 
 
 def test_lambada_split_matches_lm_eval() -> None:
-    docs = benchmarks.lambada_docs()
+    docs = lambada_docs()
     assert len(docs) == 5153
     d = docs[0]
     assert not d["context"].endswith(" ") and d["target"].startswith(" ") and " " not in d["target"][1:]
-    sub = benchmarks.lambada_docs(limit=100, seed=3)
-    assert len(sub) == 100 and sub == benchmarks.lambada_docs(limit=100, seed=3)
+    sub = lambada_docs(limit=100, seed=3)
+    assert len(sub) == 100 and sub == lambada_docs(limit=100, seed=3)
 
 
 def test_heldout_chunks_strip_gutenberg_boilerplate() -> None:
-    docs = benchmarks.heldout_docs(chunk_chars=4000)
+    docs = heldout_docs(chunk_chars=4000)
     assert len(docs) > 300
     assert all(d["n_bytes"] == len(d["text"].encode()) for d in docs)
     assert not any("*** START OF" in d["text"] or "use of anyone anywhere" in d["text"] for d in docs)
 
 
 def test_synthetic_probes_shape() -> None:
-    docs = benchmarks.synthetic_probe_docs()
+    docs = synthetic_probe_docs()
     assert len(docs) == 480 and {d["stereotype"] for d in docs} == {"female", "male"}
     assert all(d["pro"] != d["anti"] for d in docs)
 
 
 # ---------------------------------------------------------------- malformed rows
 def test_crows_pairs_empty_sentence(tmp_path: Path, data_dir: Path) -> None:
-    lines = (data_dir / benchmarks.CROWS_FILE).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = (data_dir / CROWS_FILE).read_text(encoding="utf-8").splitlines(keepends=True)
     lines[4] = '3,,"The girl was sprawled out.",stereo,race-color,"[]",a3,"[]"\n'
     bad = tmp_path / "crows.csv"
     bad.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(BenchmarkFormatError, match=rf"{bad}:5: empty sent_more"):
-        benchmarks.crows_pairs_docs(bad)
+        crows_pairs_docs(bad)
 
 
 def test_crows_pairs_unknown_bias_type(tmp_path: Path) -> None:
     bad = tmp_path / "crows.csv"
     bad.write_text(",sent_more,sent_less,stereo_antistereo,bias_type\n0,A b.,C d.,stereo,gender\n1,E f.,G h.,stereo,gendr\n")
     with pytest.raises(BenchmarkFormatError, match=rf"{bad}:3: bias_type is 'gendr'"):
-        benchmarks.crows_pairs_docs(bad)
+        crows_pairs_docs(bad)
 
 
 def test_lambada_bad_json_line(tmp_path: Path) -> None:
     bad = tmp_path / "lambada.jsonl"
     bad.write_text('{"text": "one two three"}\n{"text": "four five"}\n{"txt": "oops"}\n')
     with pytest.raises(BenchmarkFormatError, match=rf"{bad}:3: not a JSON object"):
-        benchmarks.lambada_docs(bad)
+        lambada_docs(bad)
 
 
 def test_winogender_bad_sentence_id(tmp_path: Path, data_dir: Path) -> None:
-    lines = (data_dir / benchmarks.WINOGENDER_SENTENCES).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = (data_dir / WINOGENDER_SENTENCES).read_text(encoding="utf-8").splitlines(keepends=True)
     lines[7] = "technician.customer.male.txt\tThe technician told the customer that he had completed the repair.\n"
     bad = tmp_path / "all_sentences.tsv"
     bad.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(BenchmarkFormatError, match=rf"{bad}:8: expected"):
-        benchmarks.winogender_docs(bad)
+        winogender_docs(bad)
 
 
 def _winobias_copy(tmp_path: Path, data_dir: Path) -> Path:
@@ -138,7 +143,7 @@ def test_heldout_non_utf8_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "book.txt"
     bad.write_bytes(b"First line.\nSecond \x93quoted\x94 line.\n")
     with pytest.raises(BenchmarkFormatError, match=rf"{bad}:2: not UTF-8 .*iconv"):
-        benchmarks.heldout_docs(bad)
+        heldout_docs(bad)
 
 
 def test_lm_eval_indexes_the_task_folder() -> None:
@@ -159,7 +164,7 @@ def test_heldout_reads_jsonl_documents(tmp_path: Path) -> None:
     corpus = tmp_path / "heldout.jsonl"
     corpus.write_text('{"text": "The cook smiled.\\n\\nShe left."}\n{"text": "The driver waved."}\n{"txt": 1}\n')
     with pytest.raises(BenchmarkFormatError, match=rf"{corpus}:3:"):
-        benchmarks.heldout_docs(corpus)
+        heldout_docs(corpus)
     corpus.write_text('{"text": "The cook smiled.\\n\\nShe left."}\n{"text": "The driver waved."}\n')
-    docs = benchmarks.heldout_docs(corpus, chunk_chars=1000)
+    docs = heldout_docs(corpus, chunk_chars=1000)
     assert [d["text"] for d in docs] == ["The cook smiled.\n\nShe left.\n\nThe driver waved."]

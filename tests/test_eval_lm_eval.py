@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from eval import benchmarks, winobias
 from eval.config import EvalConfig
 from eval.metrics import BY_NAME
 from eval.runner import evaluate_checkpoint
+from eval.tasks.crows_pairs.reader import crows_pairs_docs
+from eval.tasks.heldout.reader import heldout_docs
+from eval.tasks.winobias import reader as winobias
 from eval.testing import make_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -63,7 +65,7 @@ def direct(checkpoint: Path):
 def test_crows_pairs_equals_direct_computation(checkpoint: Path, cfg: EvalConfig, direct) -> None:
     results = evaluate_checkpoint(checkpoint, cfg)
     table = results.tables["crows_pairs"]
-    docs = {d["id"]: d for d in benchmarks.crows_pairs_docs(limit=40, seed=cfg.seed)}
+    docs = {d["id"]: d for d in crows_pairs_docs(limit=40, seed=cfg.seed)}
     assert sorted(table.ids) == sorted(docs)
     more = np.array([direct("", docs[i]["sent_more"]) for i in table.ids])
     less = np.array([direct("", docs[i]["sent_less"]) for i in table.ids])
@@ -124,7 +126,7 @@ def test_heldout_is_scored_in_the_training_window_and_split_by_token_class(check
     c = table.columns
     assert np.allclose(c["ll_gendered"] + c["ll_other"], c["ll"], rtol=1e-4)
     assert np.all(c["n_gendered"] + c["n_other"] == c["n_tokens"])
-    texts = {d["id"]: d["text"] for d in benchmarks.heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed)}
+    texts = {d["id"]: d["text"] for d in heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed)}
     words = sum(len(gendered_spans(texts[i])) for i in table.ids)
     assert words > 0 and c["n_gendered"].sum() >= words  # every gendered word is at least one token
 
@@ -144,7 +146,7 @@ def test_heldout_is_scored_in_the_training_window_and_split_by_token_class(check
         start = end
     assert c["ll"][0] == pytest.approx(total, abs=1e-3)
 
-    rewritten = benchmarks.heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed, swap="to_feminine")
+    rewritten = heldout_docs(chunk_chars=600, limit=3, seed=cfg.seed, swap="to_feminine")
     assert sorted(d["id"] for d in rewritten) == sorted(swapped.ids)
     assert not [w for d in rewritten for w in d["text"].lower().split() if w in ("he", "him", "his", "himself")]
     assert swapped.columns["n_gendered"].sum() == pytest.approx(c["n_gendered"].sum(), rel=0.3)

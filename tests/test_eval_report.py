@@ -15,8 +15,8 @@ from eval.compare import compare_arms
 from eval.config import EvalConfig
 from eval.report import write_report
 from eval.runner import evaluate_run
+from eval.tasks.winobias.reader import irregular_examples
 from eval.testing import boost_words, make_run, train_small_tokenizer
-from eval.winobias import irregular_examples
 
 pytestmark = pytest.mark.slow
 SHIFT = 2.0

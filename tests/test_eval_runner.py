@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_rerun_does_only_missing_work(run_dir: Path, monkeypatch: pytest.MonkeyP
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(ckpt))
-    from eval.benchmarks import heldout_docs
+    from eval.tasks.heldout.reader import heldout_docs
 
     texts = {d["id"]: d["text"] for d in heldout_docs(chunk_chars=1000, limit=4, seed=cfg.seed)}
     assert list(heldout.columns["n_tokens"]) == [len(tok.encode(texts[i])) for i in heldout.ids]
@@ -174,3 +175,26 @@ def test_command_line(run_dir: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2
     said = bad.stdout + bad.stderr  # Hydra's logging goes to stdout
     assert "does not exist" in said and "batch_size" in said
+
+
+def test_a_corrupt_cache_is_named_and_evaluated_again(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A cache edited into another shape is never read as results: the checkpoint is scored again."""
+    cfg = small_cfg()
+    cfg.tasks.winobias.preference = cfg.tasks.winobias.coreference = False
+    cfg.tasks.winogender.enabled = cfg.tasks.synthetic.enabled = False
+    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = False
+    ckpt = run_dir / "checkpoints" / "step100"
+    first = runner.evaluate_checkpoint(ckpt, cfg)
+    where = run_dir / "eval" / "step100.json"
+    doc = json.loads(where.read_text())
+    key = next(k for k, e in doc["tasks"].items() if e["task"] == "crows_pairs" and len(e["items"]["id"]) == 30)
+    entry = doc["tasks"][key]
+    entry["items"]["ll_more"] = entry["items"]["ll_more"][:-1]  # one score short
+    where.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING", logger="eval.cache"), \
+            pytest.raises(runner.MissingResultsError, match=re.escape(str(where))):
+        runner.evaluate_checkpoint(ckpt, cfg, compute=False)
+    assert f"{where}: unusable results cache" in caplog.text and "holds 29 values for 30 items" in caplog.text
+    again = runner.evaluate_checkpoint(ckpt, cfg)
+    assert again.evaluated_now == 1 and again.metrics() == first.metrics()
+    assert (run_dir / "eval" / "step100.json.broken").is_file()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from debias.core.contracts import (
     ControlRecord,
     RewriteManifest,
@@ -27,6 +26,7 @@ from debias.core.contracts import (
     read_arm_record,
     read_run_record,
 )
+
 from eval.checkpoints import expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
@@ -36,24 +36,11 @@ from eval.results import CheckpointResults
 from eval.runner import evaluate_checkpoint
 from eval.series import arm_series, emergence, run_series
 from eval.stats import arm_interval
+from eval.tasks.registry import push_metrics, series_metrics
 
 log = logging.getLogger(__name__)
 
-SERIES_METRICS = (
-    "crows_pairs_gender/pct_stereotype",
-    "winobias/pref_pro",
-    "winobias/prior",
-    "winobias/association",
-    "winobias_coref/net_bias",
-    "winogender/prior",
-    "winogender/association_occupation",
-    "synthetic/prior",
-    "synthetic/association",
-    "lambada/acc",
-    "lambada/ppl",
-    "heldout/ppl_token",
-    "heldout/ppl_other",
-)
+SERIES_METRICS = series_metrics()  # each benchmark's own, in registry order (eval.tasks.registry)
 ROLE_ORDER = {"baseline": 0, "control": 1, "intervention": 2}
 # Rewrite arms: the intervention first, then what decides what it may claim.
 METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
@@ -206,7 +193,8 @@ def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     """Items whose score moved most between the arms' final checkpoints (mean over seeds), with text."""
-    from eval import benchmarks, winobias
+    from eval.tasks.crows_pairs.reader import crows_pairs_docs
+    from eval.tasks.winobias.reader import load_pairs
 
     out: dict[str, list[dict[str, Any]]] = {}
     finals_a, finals_b = a.finals, b.finals
@@ -216,7 +204,7 @@ def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
         la = np.mean([pair_logodds(item_columns(m, r.tables, ids)[1]) for r in finals_a], axis=0)
         lb = np.mean([pair_logodds(item_columns(m, r.tables, ids)[1]) for r in finals_b], axis=0)
         order = np.argsort(-np.abs(lb - la))[:limit]
-        pairs = {p.id: p for p in winobias.load_pairs()}
+        pairs = {p.id: p for p in load_pairs()}
         out["winobias"] = [{"id": ids[i], "female": pairs[ids[i]].female_sentence, "male": pairs[ids[i]].male_sentence,
                             "stereotype": pairs[ids[i]].stereotype, "a": float(la[i]), "b": float(lb[i])}
                            for i in order if ids[i] in pairs]
@@ -231,14 +219,14 @@ def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
 
         ma, mb = margins(finals_a), margins(finals_b)
         order = np.argsort(-np.abs(mb - ma))[:limit]
-        docs = {d["id"]: d for d in benchmarks.crows_pairs_docs()}
+        docs = {d["id"]: d for d in crows_pairs_docs()}
         out["crows_pairs_gender"] = [{"id": ids_g[i], "more": docs[ids_g[i]]["sent_more"],
                                       "less": docs[ids_g[i]]["sent_less"], "a": float(ma[i]), "b": float(mb[i])}
                                      for i in order if ids_g[i] in docs]
     return out
 
 
-PUSH_TASKS = (("winobias/prior", "WinoBias"), ("synthetic/prior", "Synthetic probes"))
+PUSH_TASKS = push_metrics()  # (prior metric, title) of each push plot (eval.tasks.registry)
 
 
 def _push(a: Arm, b: Arm) -> list[dict[str, Any]]:

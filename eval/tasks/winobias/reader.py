@@ -2,7 +2,7 @@
 
 Both lines are the same sentence with the pronoun's gender flipped, so a pair isolates the
 pronoun. About 20 of the 1,584 pairs differ in more than the pronouns (typos, rewordings, a
-swapped sentence); they are listed in ``tasks/winobias_irregular_pairs.tsv`` with the reason and
+swapped sentence); they are listed in ``winobias_irregular_pairs.tsv`` (beside this file) with the reason and
 left out. Any other pair that differs in more than pronouns stops the run: the data is then not
 the pinned release.
 """
@@ -18,11 +18,12 @@ from typing import Any
 
 from debias.data.fetch import resolve
 from debias.swap import pronouns
-from eval.benchmarks import BenchmarkFormatError, decoding, subsample
+
+from eval.tasks.common import BenchmarkFormatError, decoding, file_digests, subsample
 
 TYPES = (1, 2)
 SPLITS = ("dev", "test")
-IRREGULAR_FILE = Path(__file__).with_name("tasks") / "winobias_irregular_pairs.tsv"
+IRREGULAR_FILE = Path(__file__).with_name("winobias_irregular_pairs.tsv")
 MASCULINE, FEMININE = frozenset(pronouns.MASCULINE), frozenset(pronouns.FEMININE)
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _FIX = "Restore the original WinoBias files (see debias/data/data_registry.json for their URLs and sha256)."
@@ -70,7 +71,7 @@ def file_name(kind: str, type_: int, split: str) -> str:
 
 @lru_cache(maxsize=1)
 def irregular_pairs() -> tuple[IrregularPair, ...]:
-    """The pairs left out, as listed (with reasons) in ``tasks/winobias_irregular_pairs.tsv``."""
+    """The pairs left out, as listed (with reasons) in ``winobias_irregular_pairs.tsv`` (beside this file)."""
     out = []
     with open(IRREGULAR_FILE, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"):
@@ -224,3 +225,11 @@ def irregular_examples(root: str | Path | None = None) -> list[dict[str, Any]]:
         out.append({"type": p.type, "split": p.split, "line": p.line, "reason": p.reason,
                     "pro": pro.partition(" ")[2], "anti": anti.partition(" ")[2]})
     return out
+
+
+def data_sources(options: dict[str, Any]) -> dict[str, str]:
+    """The files whose content decides the scores of the chosen types and splits: {path: sha256}."""
+    names = [file_name(kind, t, s) for t in options.get("types", [1, 2])
+             for s in options.get("splits", ["dev", "test"]) for kind in ("pro", "anti")]
+    names += ["winobias/data/male_occupations.txt", "winobias/data/female_occupations.txt"]
+    return file_digests([resolve(n) for n in names] + [IRREGULAR_FILE])
