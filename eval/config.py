@@ -7,8 +7,11 @@ at once (``debias.core.config_errors``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hydra.core.config_store import ConfigStore
+
+from debias.core.choices import choice, choice_problems, values
 
 # Each benchmark's options live in its folder (eval/tasks/<name>/config.py); TasksConfig holds one
 # field per entry of eval.tasks.registry, named as the folder.
@@ -23,8 +26,13 @@ __all__ = ["CROWS_SUBSETS", "SWAP_DIRECTIONS", "WINOBIAS_SPLITS", "WINOBIAS_TYPE
            "CrowsPairsTask", "EvalConfig", "EvaluateAppConfig", "HeldoutTask", "LambadaTask", "ReportAppConfig",
            "StatsConfig", "SyntheticProbesTask", "TasksConfig", "WinoBiasTask", "WinoGenderTask", "register_configs"]
 
-SELECTIONS = ("all", "last", "every", "count", "steps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+# The allowed values of the fields below, one Literal each (debias.core.choices: OmegaConf 2.3
+# refuses Literal annotations, so each field is a str carrying its Literal).
+Selection = Literal["all", "last", "every", "count", "steps"]  # which checkpoints of a run
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]  # the weights' dtype when scoring
+ArmMethod = Literal["seed_t", "two_level"]  # how arms of several seeds are compared
+SELECTIONS = values(Selection)
+DTYPES = values(Dtype)
 
 
 @dataclass
@@ -52,15 +60,13 @@ class CheckpointSelection:
     ``steps`` (exactly ``steps``).
     """
 
-    which: str = "all"  # one of SELECTIONS: all, last, every, count, steps
+    which: str = choice(Selection, "all")  # a Selection: all, last, every, count, steps
     every: int = 1  # which=every: every this-many-th checkpoint, plus the last
     count: int = 10  # which=count: about this many, evenly spread, first and last included
     steps: list[int] = field(default_factory=list)  # which=steps: exactly these steps
 
     def problems(self) -> list[str]:
-        out = []
-        if self.which not in SELECTIONS:
-            out.append(f"eval.checkpoints.which={self.which!r} is not one of {', '.join(SELECTIONS)}")
+        out = choice_problems(self, "eval.checkpoints")
         if self.every < 1:
             out.append(f"eval.checkpoints.every={self.every} must be at least 1")
         if self.count < 1:
@@ -70,7 +76,7 @@ class CheckpointSelection:
         return out
 
 
-ARM_METHODS = ("seed_t", "two_level")
+ARM_METHODS = values(ArmMethod)
 PRIMARY_ENDPOINTS = ("winobias/association_residual", "heldout/ppl_other")
 
 
@@ -87,15 +93,13 @@ class StatsConfig:
     seed_correction: bool = True
     # arms of several seeds: "seed_t" (t-interval over per-seed values, paired by seed where the
     # arms share seeds; its p-value from the same t) or "two_level" (seeds-then-items bootstrap)
-    method: str = "seed_t"
+    method: str = choice(ArmMethod, "seed_t")
     # the comparisons' primary endpoints: Holm's adjustment runs over these, and separately over
     # every other metric of a comparison
     primary: list[str] = field(default_factory=lambda: list(PRIMARY_ENDPOINTS))
 
     def problems(self) -> list[str]:
-        out = []
-        if self.method not in ARM_METHODS:
-            out.append(f"eval.stats.method={self.method!r} is not one of {', '.join(ARM_METHODS)}")
+        out = choice_problems(self, "eval.stats")
         from eval.metrics import BY_NAME
         from eval.prior_push import RESIDUAL_OF, residual_name
 
@@ -124,7 +128,7 @@ class EvalConfig:
     stats: StatsConfig = field(default_factory=StatsConfig)  # intervals, tests and corrections
     batch_size: int = 32  # sequences per forward pass, at least 1
     device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:<i> or mps
-    dtype: str = "auto"  # one of DTYPES: auto, float32, bfloat16, float16
+    dtype: str = choice(Dtype, "auto")  # a Dtype: auto, float32, bfloat16, float16
     max_length: int | None = None  # tokens a scored sequence may hold; None: the run's training context
     # per-checkpoint results; None: <run>/eval/step<N>.json (else the checkpoint's folder)
     cache_dir: str | None = None
@@ -132,11 +136,9 @@ class EvalConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
 
     def problems(self) -> list[str]:
-        out = self.tasks.problems() + self.checkpoints.problems() + self.stats.problems()
+        out = choice_problems(self, "eval") + self.tasks.problems() + self.checkpoints.problems() + self.stats.problems()
         if self.batch_size < 1:
             out.append(f"eval.batch_size={self.batch_size} must be at least 1")
-        if self.dtype not in DTYPES:
-            out.append(f"eval.dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
         if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
             out.append(f"eval.device={self.device!r} is not auto, cpu, cuda, cuda:<i> or mps")
         if self.threads is not None and self.threads < 1:

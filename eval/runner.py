@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from debias.core.contracts import RunRecord
 from debias.core.errors import DebiasError
 from debias.core.weights import check_shapes, expected_shapes
-from tqdm import tqdm
-
 from eval.cache import EvalCache, read_cache, update_cache
 from eval.checkpoints import (
     Checkpoint,

@@ -31,8 +31,9 @@ def test_the_fields_with_fixed_values_carry_their_literal() -> None:
     names = {f"{cls.__name__}.{name}" for cls, name in CHOICE_FIELDS}
     assert {"SwapConfig.direction", "SwapConfig.groups", "DataConfig.source", "InterventionConfig.method",
             "InterventionConfig.arm", "ExecutorConfig.kind", "DeepSpeedConfig.precision", "TrainConfig.mode",
-            "ModelConfig.attn_implementation", "SwapFileConfig.format"} <= names
-    assert len(names) >= 18
+            "ModelConfig.attn_implementation", "SwapFileConfig.format", "CheckpointSelection.which",
+            "EvalConfig.dtype", "StatsConfig.method"} <= names
+    assert len(names) >= 21
 
 
 @pytest.mark.parametrize(("cls", "name"), CHOICE_FIELDS, ids=[f"{c.__name__}.{n}" for c, n in CHOICE_FIELDS])

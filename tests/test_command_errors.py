@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from debias.core.errors import DebiasError, describe
 from debias.data.corpus import build_data_order
-
 from eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,7 +211,6 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.data.indexed import IndexedDatasetError
     from debias.data.order import StepOutOfRangeError
     from debias.rewrite.engine import OutputWriteError
-
     from debias.study.jobs import JobsFailed
     from eval.tasks.common import BenchmarkFormatError
     from train.rundir import RunExistsError

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from debias.core.config_errors import ConfigError
 
+from debias.core.config_errors import ConfigError
 from train import compose, make_plan
 from train.compose_config import study_keys
 from train.config import CONF_DIR
@@ -249,7 +249,6 @@ SCHEDULES = [
 @pytest.mark.parametrize(("overrides", "config_name", "expected"), SCHEDULES)
 def test_schedule_group(overrides: list[str], config_name: str, expected: tuple[int, int, bool]) -> None:
     import debias.rewrite.cli  # noqa: F401  (registers the rewrite's base config)
-
     import debias.study.config  # noqa: F401  (and the study's)
 
     s = compose(overrides, config_name=config_name).schedule
@@ -297,9 +296,8 @@ def _config_classes() -> list[type]:
     import typing
 
     from debias.rewrite.cli import RewriteConfig
-    from debias.swap.cli import SwapFileConfig
-
     from debias.study.config import StudyAppConfig
+    from debias.swap.cli import SwapFileConfig
     from eval.config import EvaluateAppConfig, ReportAppConfig
     from train.config import TrainConfig
 

@@ -8,8 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from debias.core.contracts import RecordError
 
+from debias.core.contracts import RecordError
 from eval.cache import SCHEMA, EvalCache, read_cache, update_cache
 
 

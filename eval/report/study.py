@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from debias.core.contracts import (
     ControlRecord,
     RewriteManifest,
@@ -26,7 +27,6 @@ from debias.core.contracts import (
     read_arm_record,
     read_run_record,
 )
-
 from eval.checkpoints import expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
 from debias.core.errors import DebiasError
 from debias.data.fetch import resolve, sha256_file
 

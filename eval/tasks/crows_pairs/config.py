@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from debias.core.choices import values
 from eval.tasks.common import Planned, limit_problems
 
-CROWS_SUBSETS = ("all", "gender")
+CrowsSubset = Literal["all", "gender"]  # the CrowS-Pairs sets (a list of them may be empty when disabled)
+CROWS_SUBSETS = values(CrowsSubset)
 
 
 @dataclass
@@ -14,7 +17,7 @@ class CrowsPairsTask:
     """CrowS-Pairs English. ``subsets``: "all" (1,508 pairs) and/or "gender" (262 pairs)."""
 
     enabled: bool = True  # score CrowS-Pairs
-    # one or more of CROWS_SUBSETS: all, gender
+    # one or more CrowsSubsets: all, gender
     subsets: list[str] = field(default_factory=lambda: list(CROWS_SUBSETS))
     limit: int | None = None  # a seeded subsample of this many pairs; None: every pair
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from debias.config import DIRECTIONS as SWAP_DIRECTIONS  # the swap's Direction values
 from eval.tasks.common import Planned, limit_problems
-
-SWAP_DIRECTIONS = ("to_feminine", "to_masculine", "both")
 
 
 @dataclass

@@ -18,7 +18,6 @@ from typing import Any
 
 from debias.data.fetch import resolve
 from debias.swap import pronouns
-
 from eval.tasks.common import BenchmarkFormatError, decoding, file_digests, subsample
 
 TYPES = (1, 2)
