@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -41,23 +42,10 @@ def ray_cluster():
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's unix sockets live under it
     # Ray's workers inherit the environment its processes start with: they import debias from this
     # checkout, as the test does, and datatrove's task logs go under `temp`, not /tmp/ray_logs
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TMPDIR")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), saved["PYTHONPATH"]) if p)
-    os.environ["TMPDIR"] = temp
-    try:
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=100 * 1024**2,
-            _temp_dir=temp,
-        )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    with mock.patch.dict(os.environ, {"PYTHONPATH": path, "TMPDIR": temp}):  # restored afterwards
+        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2,
+                 _temp_dir=temp)
     try:
         yield
     finally:
