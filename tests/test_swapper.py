@@ -295,3 +295,18 @@ def test_challenge_set_noun_rows():
         out = swapper.swap_batch([r["input"] for r in rows])
         wrong = [r["id"] for r, o in zip(rows, out, strict=True) if o != r[direction]]
         assert not wrong, f"{direction}: wrong on {wrong}"
+
+
+def test_a_long_run_bounds_spacys_vocabulary_and_keeps_every_swap():
+    """A worker tags windows of a billion tokens: spaCy's vocabulary must not grow without end,
+    and loading the tagger afresh must not change a single swap."""
+    words = [f"zq{i}x" for i in range(600)]  # words spaCy has never seen
+    texts = [f"The {a} took her {b} and gave {c} to her, not his {d}."
+             for a, b, c, d in zip(words[::4], words[1::4], words[2::4], words[3::4], strict=True)]
+    start = len(swapper_module.load_tagger(fresh=True).vocab)  # has read none of these words
+    bounded = PronounSwapper("both", max_lexemes=start + 100)
+    got = [t for i in range(0, len(texts), 10) for t in bounded.swap_batch(texts[i : i + 10])]
+    assert bounded.reloads >= 4  # 600 new words, 100 allowed between loads
+    assert len(bounded.nlp.vocab) <= start + 100 + 10 * 4  # at most one call's growth past it
+    assert got == PronounSwapper("both", max_lexemes=10**9).swap_batch(texts)
+    assert got[0] == "The zq0x took his zq1x and gave zq2x to him, not her zq3x."

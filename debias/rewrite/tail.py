@@ -76,10 +76,13 @@ def _make_planner(
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
 ) -> Any:
-    from debias.swap.swapper import PronounSwapper
+    from debias.swap.torchless import without_torch
 
-    extra = {} if context_words is None else {"context_words": context_words}
-    return PronounSwapper(direction=direction, spacy_model=spacy_model, groups=groups, **extra)
+    with without_torch():  # a second less of fixed work in every worker (see torchless)
+        from debias.swap.swapper import PronounSwapper
+
+        extra = {} if context_words is None else {"context_words": context_words}
+        return PronounSwapper(direction=direction, spacy_model=spacy_model, groups=groups, **extra)
 
 
 def _forms(plan: dict[str, Any]) -> tuple[str, ...]:
@@ -106,12 +109,14 @@ def _spacy_info(planner: Any, requested: str | None) -> dict[str, Any]:
 _LOADED: dict[str, tuple[RowRewriter, MMapIndexedDataset]] = {}
 
 
-def _loaded(job: dict[str, Any], planner: Any = None) -> tuple[RowRewriter, MMapIndexedDataset]:
+def _loaded(
+    job: dict[str, Any], planner: Any = None, vocab: ByteVocab | None = None
+) -> tuple[RowRewriter, MMapIndexedDataset]:
     # Keyed by the source path too: data orders of equal shape (seeds of one corpus) have the same
     # .idx, hence the same plan, and a reused worker process must not read another seed's rows.
     key = f"{job['plan_sha256']}:{job['source']}"
     if key not in _LOADED:
-        vocab = ByteVocab(job["tokenizer"])
+        vocab = vocab or ByteVocab(job["tokenizer"])
         if planner is None:
             planner = _make_planner(
                 job["direction"], job["spacy_model"], job["context_words"], job["groups"]
@@ -423,7 +428,7 @@ def _rewrite_locked(
         # local workers die with this process, ray tasks with their actor (engine.task_guard)
         **guard_fields(executor),
     }
-    _loaded(job, planner)  # tasks that run in this process reuse its swapper
+    _loaded(job, planner, vocab)  # tasks that run in this process reuse its swapper and vocab
     rewrite = make_executor(
         executor,
         [RewriteRows(job, on_task_done)],

