@@ -59,3 +59,17 @@ def test_the_block_leaves_no_marker_when_it_raises():
         print(json.dumps({"blocked": blocked is None, "after": "torch" in sys.modules}))
     """)
     assert got == {"blocked": True, "after": False}
+
+
+def test_a_named_pipeline_may_load_torch():
+    """A transformer pipeline needs torch: only the default pipeline loads without it."""
+    got = _run("""
+        import json, sys
+        from debias.swap.torchless import for_pipeline
+        with for_pipeline("en_core_web_trf"):
+            named = sys.modules.get("torch", "absent")
+        with for_pipeline(None):
+            default = sys.modules.get("torch", "absent")
+        print(json.dumps({"named": named, "default": default}))
+    """)
+    assert got == {"named": "absent", "default": None}

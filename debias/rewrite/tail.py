@@ -76,9 +76,9 @@ def _make_planner(
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
 ) -> Any:
-    from debias.swap.torchless import without_torch
+    from debias.swap.torchless import for_pipeline
 
-    with without_torch():  # a second less of fixed work in every worker (see torchless)
+    with for_pipeline(spacy_model):  # a second less of fixed work in every worker (see torchless)
         from debias.swap.swapper import PronounSwapper
 
         extra = {} if context_words is None else {"context_words": context_words}

@@ -158,9 +158,9 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems, where="swap command line")
     if swapper is None:
-        from debias.swap.torchless import without_torch
+        from debias.swap.torchless import for_pipeline
 
-        with without_torch():  # torch would only add a second to the start (see torchless)
+        with for_pipeline(cfg.swap.spacy_model):  # torch: a second more at the start (torchless)
             from debias.swap.swapper import PronounSwapper
 
             swapper = PronounSwapper(
