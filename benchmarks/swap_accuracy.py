@@ -14,7 +14,7 @@ direction and per ambiguous form with a 95% Wilson lower bound, and how often th
 window around the pronoun equals the tag the full en_core_web_sm pipeline gives in the whole
 sentence. Data from DEBIAS_DATA_DIR (default ../shared/data).
 
-    python benchmarks/swap_accuracy.py [--show-errors] [--ablate] [--no-agreement]
+    python benchmarks/swap_accuracy.py [--show-errors] [--ablate] [--parser] [--no-agreement]
 """
 
 from __future__ import annotations
@@ -305,16 +305,31 @@ ABLATIONS = (
 )
 
 
-def ablate(swapper: PronounSwapper, items: list[Item]) -> None:
-    """Correct decisions per form and part with each rule list emptied in turn, against all
-    rules; the tagger's windows are tagged once (the rules never change them)."""
+def tag_windows(swapper: PronounSwapper, items: list[Item]) -> tuple[list[Item], list]:
+    """The items in text order, and the swapper's tagged window (doc, token index) of each."""
     texts = sorted({it.text for it in items})
     index = {t: i for i, t in enumerate(texts)}
     from debias.swap.swapper import _Pending
 
     order = sorted(items, key=lambda it: (index[it.text], it.start))
     pending = [_Pending(index[it.text], 0, it.start, it.end, it.text[it.start : it.end]) for it in order]
-    tagged = list(swapper._tagged(texts, pending))
+    return order, list(swapper._tagged(texts, pending))
+
+
+def totals_of(items: list[Item]) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for it in items:
+        totals[(it.text[it.start : it.end].lower(), it.part)] += 1
+    return totals
+
+
+KEYS = [(f, p) for f in ("his", "her") for p in PARTS]
+
+
+def ablate(swapper: PronounSwapper, items: list[Item]) -> None:
+    """Correct decisions per form and part with each rule list emptied in turn, against all
+    rules; the tagger's windows are tagged once (the rules never change them)."""
+    order, tagged = tag_windows(swapper, items)
 
     def correct(decide) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = defaultdict(int)
@@ -322,10 +337,7 @@ def ablate(swapper: PronounSwapper, items: list[Item]) -> None:
             out[(it.text[it.start : it.end].lower(), it.part)] += decide(doc, i) == it.determiner
         return out
 
-    totals: dict[tuple[str, str], int] = defaultdict(int)
-    for it in order:
-        totals[(it.text[it.start : it.end].lower(), it.part)] += 1
-    keys = [(f, p) for f in ("his", "her") for p in PARTS]
+    totals, keys = totals_of(order), KEYS
     full = correct(is_determiner)
     print(f"  {'':21}" + " ".join(f"{f + '/' + p:>12}" for f, p in keys))
     print(f"  {'totals':21}" + " ".join(f"{totals[k]:12d}" for k in keys))
@@ -340,6 +352,35 @@ def ablate(swapper: PronounSwapper, items: list[Item]) -> None:
         finally:
             setattr(pronoun_rules, name, saved)
         print(f"  -{name:20}" + " ".join(f"{got[k] - full[k]:+12d}" for k in keys))
+
+
+def parser_where_unsure(swapper: PronounSwapper, full: Language, items: list[Item]) -> None:
+    """Correct decisions when the parser's label decides wherever the tagger is unsure, against
+    the rules (the second option issue 15 names). The full pipeline parses the whole sentence, and
+    ``poss`` (or a conjunct of one) is a determiner; "unsure" is the window tagger's probability
+    of its choice between PRP$ and PRP (a softmax over those two scores) below the threshold
+    (1.01: the parser everywhere)."""
+    order, tagged = tag_windows(swapper, items)
+    tagger = swapper.nlp.get_pipe("tagger")
+    det, alone = tagger.labels.index("PRP$"), tagger.labels.index("PRP")
+    texts = sorted({it.text for it in order})
+    parsed = {text: {t.idx: t for t in doc} for text, doc in zip(texts, full.pipe(texts), strict=True)}
+    rows = []
+    for it, (doc, i) in zip(order, tagged, strict=True):
+        scores = tagger.model.predict([doc])[0][i]  # logits
+        sure = 1 / (1 + math.exp(-abs(float(scores[det] - scores[alone]))))  # softmax over the two
+        tok = parsed[it.text].get(it.start)
+        rules = is_determiner(doc, i)
+        label = rules if tok is None else (tok.dep_ == "poss" or (tok.dep_ == "conj" and tok.head.dep_ == "poss"))
+        rows.append((it, rules, label, sure))
+    totals = totals_of(order)
+    print(f"  {'':21}" + " ".join(f"{f + '/' + p:>12}" for f, p in KEYS))
+    print(f"  {'totals':21}" + " ".join(f"{totals[k]:12d}" for k in KEYS))
+    for name, threshold in [("rules", 0.0)] + [(f"parser if sure < {t}", t) for t in (0.6, 0.75, 0.9, 0.99, 1.01)]:
+        got: dict[tuple[str, str], int] = defaultdict(int)
+        for it, rules, label, sure in rows:
+            got[(it.text[it.start : it.end].lower(), it.part)] += (label if sure < threshold else rules) == it.determiner
+        print(f"  {name:21}" + " ".join(f"{got[k]:12d}" for k in KEYS))
 
 
 def noun_rows(rows: list[dict[str, str]], model: str | None) -> None:
@@ -392,6 +433,8 @@ def main() -> None:
     parser.add_argument("--spacy-model", default=None)
     parser.add_argument("--ablate", action="store_true", help="what each rule list earns on either part")
     parser.add_argument("--no-agreement", action="store_true", help="skip the window-agreement part")
+    parser.add_argument("--parser", action="store_true",
+                        help="the parser's label where the tagger is unsure, against the rules")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("DEBIAS_DATA_DIR", REPO.parent / "shared" / "data"))
     errors = (("tune",) if args.show_errors else ()) + (("heldout",) if args.show_heldout_errors else ())
@@ -430,6 +473,10 @@ def main() -> None:
     if args.ablate:
         print("\nablation: change in correct decisions with one rule list emptied (challenge set + UD)")
         ablate(swappers["both"], everything)
+
+    if args.parser:
+        print("\nthe parser's label where the tagger is unsure: correct decisions (challenge set + UD)")
+        parser_where_unsure(swappers["both"], spacy.load(swappers["both"].spacy_model), everything)
 
     if not args.no_agreement:
         print("\nwindow vs whole sentence (UD EWT + GUM + LinES sentences with his/her)")
