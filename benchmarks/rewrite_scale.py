@@ -73,9 +73,9 @@ class Baseline:
         from debias.data.indexed import MMapIndexedDataset
         from debias.data.token_bytes import ByteVocab
         from debias.rewrite.rows import RowRewriter
-        from debias.rewrite.tail import _make_planner
+        from debias.swap.torchless import load_swapper
 
-        self.rewriter = RowRewriter(ByteVocab(tokenizer), _make_planner("to_feminine", None))
+        self.rewriter = RowRewriter(ByteVocab(tokenizer), load_swapper("to_feminine"))
         data = MMapIndexedDataset(prefix)
         self.rows = np.stack([data.rows(r, r + 1)[0] for r in np.linspace(0, span - 1, n).astype(int)])
         self.rates: list[float] = []

@@ -76,13 +76,10 @@ def _make_planner(
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
 ) -> Any:
-    from debias.swap.torchless import for_pipeline
+    from debias.swap.torchless import load_swapper  # no torch: a second less in every worker
 
-    with for_pipeline(spacy_model):  # a second less of fixed work in every worker (see torchless)
-        from debias.swap.swapper import PronounSwapper
-
-        extra = {} if context_words is None else {"context_words": context_words}
-        return PronounSwapper(direction=direction, spacy_model=spacy_model, groups=groups, **extra)
+    extra = {} if context_words is None else {"context_words": context_words}
+    return load_swapper(direction, spacy_model, groups=groups, **extra)
 
 
 def _forms(plan: dict[str, Any]) -> tuple[str, ...]:
@@ -116,7 +113,7 @@ def _loaded(
     # .idx, hence the same plan, and a reused worker process must not read another seed's rows.
     key = f"{job['plan_sha256']}:{job['source']}"
     if key not in _LOADED:
-        vocab = vocab or ByteVocab(job["tokenizer"])
+        vocab = ByteVocab(job["tokenizer"]) if vocab is None else vocab
         if planner is None:
             planner = _make_planner(
                 job["direction"], job["spacy_model"], job["context_words"], job["groups"]

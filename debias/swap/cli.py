@@ -158,16 +158,13 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems, where="swap command line")
     if swapper is None:
-        from debias.swap.torchless import for_pipeline
+        from debias.swap.torchless import load_swapper
 
-        with for_pipeline(cfg.swap.spacy_model):  # torch: a second more at the start (torchless)
-            from debias.swap.swapper import PronounSwapper
-
-            swapper = PronounSwapper(
-                cfg.swap.direction, cfg.swap.spacy_model,
-                batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
-                groups=cfg.swap.groups,
-            )
+        swapper = load_swapper(
+            cfg.swap.direction, cfg.swap.spacy_model,
+            batch_size=cfg.swap.batch_size, context_words=cfg.swap.context_words,
+            groups=cfg.swap.groups,
+        )
     src, dest, fmt = Path(cfg.input), Path(cfg.output), cfg.resolved_format()
     counts, documents = empty_counts(swapper.forms), 0
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from debias.swap.swapper import PronounSwapper
 
 
 @contextmanager
@@ -37,3 +41,12 @@ def for_pipeline(spacy_model: str | None) -> AbstractContextManager[None]:
     """``without_torch()`` for the default pipeline (``spacy_model`` None: en_core_web_sm, which
     has no PyTorch layers); a named pipeline loads as it would anyway."""
     return without_torch() if spacy_model is None else nullcontext()
+
+
+def load_swapper(direction: str, spacy_model: str | None = None, **options: Any) -> PronounSwapper:
+    """``PronounSwapper(direction, spacy_model, **options)`` with spaCy loaded through
+    ``for_pipeline``: how the tail rewrite and ``debias-swap`` build theirs."""
+    with for_pipeline(spacy_model):
+        from debias.swap.swapper import PronounSwapper
+
+        return PronounSwapper(direction, spacy_model, **options)
