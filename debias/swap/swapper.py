@@ -147,6 +147,22 @@ def _right_edge(text: str, end: int, words: int) -> int:
     return _context_pattern(words).match(text, end, min(len(text), end + _REACH)).end()
 
 
+def window_bounds(text: str, start: int, end: int, words: int = CONTEXT_WORDS) -> tuple[int, int]:
+    """Where the tagging window of the word at ``text[start:end]`` starts and ends."""
+    return _left_edge(text, start, words), _right_edge(text, end, words)
+
+
+def window_text(text: str, lo: int, hi: int) -> str:
+    """``text[lo:hi]`` as the tagger reads it: whitespace runs as one space, a trailing space
+    where the text goes on with one, and a window all in capitals in lower case."""
+    # Spaces that follow the window's last word are part of that word's features.
+    trail = " " if hi < len(text) and text[hi].isspace() else ""
+    window = _SPACE.sub(" ", text[lo:hi]) + trail
+    if window.isupper() and len(window.lower()) == len(window):
+        window = window.lower()  # the tagger has seen little text in capitals
+    return window
+
+
 class PronounSwapper:
     """Rewrites gendered pronouns in one direction, or both, keeping everything else as written.
 
@@ -274,18 +290,12 @@ class PronounSwapper:
         bounds: tuple[int, int, int] | None = None  # text index, start, end of the open window
         for item in pending:
             text = texts[item.text_index]
-            lo = _left_edge(text, item.start, self.context_words)
-            hi = _right_edge(text, item.end, self.context_words)
+            lo, hi = window_bounds(text, item.start, item.end, self.context_words)
             if bounds is not None and bounds[0] == item.text_index and lo <= bounds[2]:
                 lo, hi = bounds[1], max(hi, bounds[2])  # overlaps the open window: grow it
                 windows.pop()
             bounds = (item.text_index, lo, hi)
-            # Spaces that follow the window's last word are part of that word's features.
-            trail = " " if hi < len(text) and text[hi].isspace() else ""
-            window = _SPACE.sub(" ", text[lo:hi]) + trail
-            if window.isupper() and len(window.lower()) == len(window):
-                window = window.lower()  # the tagger has seen little text in capitals
-            windows.append(window)
+            windows.append(window_text(text, lo, hi))
             where.append((len(windows) - 1, len(_SPACE.sub(" ", text[lo : item.start]))))
         with one_blas_thread():
             docs = iter(list(self.nlp.pipe(windows, batch_size=self.batch_size)))

@@ -66,7 +66,7 @@ def rewrite_arm(
         from debias.rewrite.tail import rewrite_tail
 
         if "groups" in morphological:
-            morphological["groups"] = tuple(morphological["groups"])
+            morphological = {**morphological, "groups": tuple(morphological["groups"])}
         return rewrite_tail(**span.tail_keywords(), direction=iv.direction, progress=progress, **morphological)
     if iv.method == "placebo":
         from debias.rewrite.arms.placebo import rewrite_placebo
