@@ -5,7 +5,7 @@ the rules? Issue 15's first option, measured on the same tuned and held-out gold
 The silver data is exact by construction: every ``him`` of ``gutenberg_corpus/train`` becomes
 ``her`` labelled PRP (object), and every ``his`` becomes ``her`` labelled PRP$ or PRP as the
 swapper decides it (99.55% right held out; "him" and "his" are three letters like "her", so
-no offset moves). Each example is the swapper's own tagging window (``window_bounds``,
+no offset moves). Each example is the swapper's own tagging window (``window_bounds``, ``window_offset``,
 ``window_text``), with only the substituted token labelled; the other tokens are missing, which
 spaCy's tagger leaves out of the loss. A copy of en_core_web_sm's tok2vec and tagger is fine-tuned
 on them with ``nlp.update`` (batches of 32, Adam at 0.001, fixed seed; 3,000 examples held back to
@@ -52,7 +52,13 @@ from swap_accuracy import (  # noqa: E402
 
 from debias.swap.pronoun_rules import is_determiner  # noqa: E402
 from debias.swap.pronouns import find_pronouns, match_case  # noqa: E402
-from debias.swap.swapper import CONTEXT_WORDS, PronounSwapper, window_bounds, window_text  # noqa: E402
+from debias.swap.swapper import (  # noqa: E402
+    CONTEXT_WORDS,
+    PronounSwapper,
+    window_bounds,
+    window_offset,
+    window_text,
+)
 
 THRESHOLDS = (2.0, 4.0, 6.0)
 SILVER_DEV = 3000
@@ -79,8 +85,7 @@ def silver(novels: Path, labeller: PronounSwapper) -> list[tuple[str, int, str]]
             lo, hi = window_bounds(text, m.start(), m.end(), CONTEXT_WORDS)
             chunk = text[lo : hi + 1]
             chunk = chunk[: m.start() - lo] + her + chunk[m.end() - lo :]
-            offset = len(window_text(chunk, 0, m.start() - lo))  # the window before the pronoun
-            out.append((window_text(chunk, 0, hi - lo), offset, label))
+            out.append((window_text(chunk, 0, hi - lo), window_offset(chunk, 0, m.start() - lo), label))
     return out
 
 
@@ -107,6 +112,11 @@ def margins(nlp: Language, windows: list[tuple[str, int]]) -> list[float]:
     return out
 
 
+def source_of(item: Item) -> str:
+    """``UD`` for a treebank item (its ``where`` is treebank:doc:sentence:token), else ``challenge``."""
+    return "UD" if ":" in item.where else "challenge"
+
+
 def gold_her(data_dir: Path) -> tuple[list[Item], list]:
     """The gold ``her`` of the challenge set and the UD treebanks, with their tagged windows."""
     items = challenge_items(read_challenge())
@@ -121,7 +131,7 @@ def decisions(nlp: Language, order: list[Item], tagged: list) -> dict[str, dict[
     m = margins(nlp, [(doc.text, doc[i].idx) for doc, i in tagged])
     got: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
     for it, (doc, i), margin in zip(order, tagged, m, strict=True):
-        source = "UD" if ":" in it.where else "challenge"
+        source = source_of(it)
         rules = is_determiner(doc, i)
         saved, doc[i].tag_ = doc[i].tag_, ("PRP$" if margin > 0 else "PRP")
         combined = is_determiner(doc, i)
@@ -166,7 +176,7 @@ def main() -> None:
     order, tagged = gold_her(data_dir)
     totals: dict[tuple[str, str], int] = defaultdict(int)
     for it in order:
-        for source in ("UD" if ":" in it.where else "challenge", "all"):
+        for source in (source_of(it), "all"):
             totals[(source, it.part)] += 1
 
     def checkpoint(step: int) -> None:

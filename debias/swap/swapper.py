@@ -163,6 +163,11 @@ def window_text(text: str, lo: int, hi: int) -> str:
     return window
 
 
+def window_offset(text: str, lo: int, at: int) -> int:
+    """Where ``text[at]`` falls in ``window_text(text, lo, ...)``."""
+    return len(_SPACE.sub(" ", text[lo:at]))
+
+
 class PronounSwapper:
     """Rewrites gendered pronouns in one direction, or both, keeping everything else as written.
 
@@ -296,7 +301,7 @@ class PronounSwapper:
                 windows.pop()
             bounds = (item.text_index, lo, hi)
             windows.append(window_text(text, lo, hi))
-            where.append((len(windows) - 1, len(_SPACE.sub(" ", text[lo : item.start]))))
+            where.append((len(windows) - 1, window_offset(text, lo, item.start)))
         with one_blas_thread():
             docs = iter(list(self.nlp.pipe(windows, batch_size=self.batch_size)))
         current, doc = -1, None
