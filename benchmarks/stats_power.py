@@ -1,63 +1,119 @@
-"""False positives and power of the arm comparison at the demo's regime, for the README.
+"""False positives and power of the report's own analysis, from a finished study's own results.
 
-Simulates studies of k pretraining seeds, two arms resumed from each seed (paired), a metric that
-is a mean over n items. Per model: a seed-level offset with sd ``ratio`` times the item noise of
-the mean, plus item noise. Compares the headline's method (``seed_t``: paired t over seeds) with
-the two-level bootstrap (seeds then items, seed level widened for few seeds), both on the same
-simulated studies. Prints the share of studies called different (95% level) with no effect and
-with an effect of 2 item-noise units of the mean.
+Simulated studies (``eval.calibration``) go through ``compare_arms``, the protocol's families and
+Holm, and the report's verdict rule, at each number of seeds. Their models are drawn from a model
+fitted to the study's own seeds (``eval.calibration.fit``): the controls' mean and seed-to-seed
+noise, the training noise of the A/A arm (aa21 against control21), and each arm's effect with its
+spread from seed to seed.
 
-    python benchmarks/stats_power.py            # about a minute
+- **null**: a control and its A/A twin, the twin pushed by a pure push of the prior as large as the
+  intervention's (tail21's mean shift of the log-odds of "she", per task). Nothing about occupations
+  changes, so every "changed" on a primary endpoint is a false positive;
+- **pure push**: each real control against itself pushed, with no noise: never to be called changed;
+- **power**: a control and the known-answer arm (unlink21, reverse21): how often the link is
+  called weaker.
+
+It writes ``power.json`` beside the report (the README quotes its sentence) and prints a table.
+
+    python benchmarks/stats_power.py runs/report/mini-0.5m-synthetic80            # a few minutes
+    python benchmarks/stats_power.py runs/report/mini-0.5m-synthetic80 --studies 200 --seeds 3 6
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from pathlib import Path
 
-import numpy as np
+from tqdm import tqdm
 
-from eval.stats import seed_t, two_level
-
-
-def _mean(c):
-    return np.mean(c["x"], axis=-1)
-
-
-def _model(rng: np.random.Generator, items: np.ndarray, seed_offset: float, shift: float, seed_sd: float) -> dict:
-    """One model's item scores: the items, its pretraining seed, the arm's shift, resume noise, item noise."""
-    return {"x": items + seed_offset + shift + seed_sd * rng.normal() + rng.normal(size=len(items))}
-
-
-def simulate(k: int, ratio: float, effect: float, sims: int, n: int, rng: np.random.Generator,
-             n_boot: int) -> tuple[float, float]:
-    unit = 1.0 / np.sqrt(n)  # item noise of the mean
-    hits_t = hits_b = 0
-    for i in range(sims):
-        items = rng.normal(size=n)
-        shared = rng.normal(size=k)
-        a = [_model(rng, items, shared[s], 0.0, ratio * unit) for s in range(k)]
-        b = [_model(rng, items, shared[s], effect * unit, ratio * unit) for s in range(k)]
-        hits_t += seed_t(a, b, _mean, paired=True).p_value < 0.05
-        hits_b += two_level(a, b, _mean, paired=True, n_boot=n_boot, seed=i).significant
-    return hits_t / sims, hits_b / sims
+from debias.core.atomic import write_json
+from eval.calibration import (
+    binomial_halfwidth,
+    fit,
+    fitted_sampler,
+    prior_shifts,
+    pushed,
+    rates,
+    seed_pairs,
+    study_finals,
+)
+from eval.metrics import BY_NAME
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sims", type=int, default=400)
-    ap.add_argument("--items", type=int, default=200)
-    ap.add_argument("--n-boot", type=int, default=400)
+    ap.add_argument("report", type=Path, help="a study's report folder (results.json and the runs it names)")
+    ap.add_argument("--studies", type=int, default=500, help="simulated studies per design and seed count")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5, 6, 8, 10])
+    ap.add_argument("--control", default="control21")
+    ap.add_argument("--push-from", default="tail21", help="the arm whose prior shift the null's push copies")
+    ap.add_argument("--noise-from", default="aa21", help="the A/A arm, whose difference is training noise")
+    ap.add_argument("--power-for", nargs="+", default=["unlink21", "reverse21"])
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    print(f"{args.sims} simulated studies per cell, {args.items} items; share called different at the 95% level")
-    print("| seeds | seed noise / item noise | false positives: paired t | two-level | "
-          "power (effect 2 units): paired t | two-level |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for k in (3, 5, 6, 8):
-        for ratio in (0.3, 1.0, 3.0):
-            fp_t, fp_b = simulate(k, ratio, 0.0, args.sims, args.items, rng, args.n_boot)
-            pw_t, pw_b = simulate(k, ratio, 2.0, args.sims, args.items, rng, args.n_boot)
-            print(f"| {k} | {ratio} | {fp_t:.3f} | {fp_b:.3f} | {pw_t:.3f} | {pw_b:.3f} |", flush=True)
+
+    finals, cfg = study_finals(args.report)
+    protocol, link = cfg.protocol, cfg.protocol.link
+    control = finals[args.control]
+    template = control[0]
+    tables = sorted({BY_NAME[m].table(template.tables) for m in protocol.primary} - {None})
+    twins = seed_pairs(control, finals[args.noise_from])
+    push = prior_shifts(seed_pairs(control, finals[args.push_from]))
+    samplers = {"null (push + training noise)": fitted_sampler(fit(control, twins, twins, tables), template,
+                                                               effect=False, push=push),
+                "pure push": lambda rng: (c := control[int(rng.integers(len(control)))], pushed(c, push))}
+    for arm in args.power_for:
+        if arm in finals:
+            pairs = seed_pairs(control, finals[arm])
+            samplers[f"power: {arm}"] = fitted_sampler(fit(control, twins, pairs, tables), template, effect=True)
+    started = time.time()
+    table: dict[str, dict[int, dict]] = {}
+    bar = tqdm(total=len(samplers) * len(args.seeds) * args.studies, desc="simulated studies", unit="study")
+    for name, sampler in samplers.items():
+        studies = 1 if name == "pure push" else args.studies  # no noise: one study says it all
+        for k in args.seeds:
+            r = rates(sampler, k, studies, protocol, cfg.stats, seed=k, progress=lambda _i: bar.update())
+            table.setdefault(name, {})[k] = {"changed": r.changed, "weaker": r.weaker, "any": r.any_changed,
+                                             "studies": studies}
+        if studies == 1:
+            bar.update((args.studies - 1) * len(args.seeds))
+    bar.close()
+
+    seeds_run = len(control)
+    print(f"{args.studies} simulated studies per cell, protocol {protocol.name} ({protocol.sha256()[:12]}), "
+          f"alpha {protocol.alpha:g}; pools from {seeds_run} seeds; push {', '.join(f'{t} {v:+.2f}' for t, v in push.items())}")
+    print("| design | " + " | ".join(f"{k} seeds" for k in args.seeds) + " |")
+    print("|---|" + "---:|" * len(args.seeds))
+    for name, by_k in table.items():
+        key = "weaker" if name.startswith("power") else "changed"
+        print(f"| {name}: {link} {key} | " + " | ".join(f"{by_k[k][key][link]:.3f}" for k in args.seeds) + " |")
+        if not name.startswith("power"):
+            print(f"| {name}: any primary endpoint changed | "
+                  + " | ".join(f"{by_k[k]['any']:.3f}" for k in args.seeds) + " |")
+    k_demo = seeds_run if seeds_run in args.seeds else max(args.seeds)
+    null = table["null (push + training noise)"][k_demo]
+    parts = [f"{name.split(': ')[1]} {by_k[k_demo]['weaker'][link]:.2f}" for name, by_k in table.items()
+             if name.startswith("power")]
+    half = binomial_halfwidth(0.8, args.studies)
+    sentence = (f"Power, through the report's own comparison, Holm families and verdict rule ({args.studies:,} "
+                f"simulated studies a cell, `python benchmarks/stats_power.py {args.report}`): at {k_demo} seeds the "
+                f"link ({link}) is called weaker for {', '.join(parts)} of the time (±{half:.2f}); under a null "
+                f"of a pure push of the prior as large as {args.push_from}'s, with training noise as the A/A arm "
+                "shows it, "
+                f"{null['changed'][link]:.3f} of studies call it changed and {null['any']:.3f} call any primary "
+                f"endpoint changed (alpha {protocol.alpha:g}); the pure push alone is never called changed"
+                f"{'' if all(v['any'] == 0 for v in table['pure push'].values()) else ' (NOT SO: see power.json)'}. "
+                "By seeds: " + "; ".join(
+                    f"{k}: " + ", ".join(f"{name.split(': ')[1]} {by_k[k]['weaker'][link]:.2f}"
+                                         for name, by_k in table.items() if name.startswith("power"))
+                    + f", null {table['null (push + training noise)'][k]['changed'][link]:.3f}" for k in args.seeds) + ".")
+    print(sentence)
+    write_json(args.report / "power.json", {
+        "protocol": protocol.name, "protocol_sha256": protocol.sha256(), "studies": args.studies,
+        "seeds_in_pools": seeds_run, "push": push, "table": {n: {str(k): v for k, v in t.items()} for n, t in table.items()},
+        "sentence": sentence, "seconds": round(time.time() - started, 1)})
+    print(json.dumps({"written": str(args.report / "power.json")}))
 
 
 if __name__ == "__main__":

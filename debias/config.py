@@ -14,7 +14,8 @@ from debias.core.contracts import Arm
 # refuses Literal annotations, so each field is a str carrying its Literal).
 Direction = Literal["to_feminine", "to_masculine", "both"]
 Group = Literal["pronouns", "nouns"]  # what a swap rewrites
-Method = Literal["morphological", "placebo", "sham", "published"]  # how an arm's tail is rewritten
+# how an arm's tail is rewritten (debias.rewrite.arms)
+Method = Literal["morphological", "placebo", "unlink", "sham", "published", "reorder"]
 Source = Literal["synthetic", "text", "indexed"]  # where a data order comes from
 BadUtf8 = Literal["cp1252", "error"]  # what a file that is not UTF-8 gets
 
@@ -193,16 +194,25 @@ class InterventionConfig:
 
     ``method`` says how an intervention's tail is rewritten (``debias.rewrite.arms``):
 
-    - ``morphological``: the pronoun swap in ``direction`` (``debias.rewrite.tail.rewrite_tail``);
+    - ``morphological``: the pronoun swap in ``direction`` (``debias.rewrite.tail.rewrite_tail``), on
+      every row, or with ``row_fraction`` < 1 on each row with that probability (chosen by
+      ``row_seed``, ``debias.rewrite.selection``): the dose arms (to_feminine on a share of the rows)
+      and counterfactual data substitution (``both`` on half of them);
     - ``placebo``: a prior-only placebo, synthetic corpus only (``debias.rewrite.arms.placebo``): each
       character's gender is redrawn from the same uniform with every occupation's log-odds of
       "she" moved by ``placebo_shift`` (the occupation link in log-odds is kept). ``direction``
       must agree with its sign (to_feminine for a positive shift, to_masculine for a negative one);
+    - ``unlink``: synthetic corpus only (``debias.rewrite.arms.unlink``): each character's gender
+      redrawn from the same uniform at the corpus's overall rate of "she", whatever the occupation:
+      the prior stays and the occupation link in the data becomes 0 (``direction`` both);
     - ``sham``: the same kind of in-place token rewrite swapping the gender-neutral words
       ``sham_source`` -> ``sham_target`` (to_feminine), the reverse (to_masculine) or both ways
       (``debias.rewrite.arms.sham``);
     - ``published``: the published recipe, to_feminine only (``debias.rewrite.arms.published``): decode,
-      whole-word string replacement regardless of morphology, re-encode, pad or cut.
+      whole-word string replacement regardless of morphology, re-encode, pad or cut;
+    - ``reorder``: the A/A arm (``debias.rewrite.arms.reorder``): the tail's own rows, unchanged, in
+      another order (a permutation seeded by ``row_seed``), so that comparing it with the control
+      shows what training noise alone does.
     """
 
     name: str = "none"  # the intervention config's name (tail21, control7...), in run names
@@ -212,11 +222,17 @@ class InterventionConfig:
     start_step: int | None = None  # instead of fraction: the start step (a checkpoint step)
     end_step: int | None = None  # None: the end of the schedule
     direction: str = choice(Direction, "to_feminine")  # a Direction: to_feminine, to_masculine, both
-    method: str = choice(Method, "morphological")  # a Method: morphological, placebo, sham, published
-    # The placebo's constant shift of every occupation's log-odds of "she". 4.8 matches the
-    # intervention's mean shift of that log-odds in the data at stereotype_rate 0.8 (see
-    # debias/rewrite/arms/placebo.py, DEFAULT_SHIFT).
-    placebo_shift: float = 4.8
+    # a Method: morphological, placebo, unlink, sham, published, reorder
+    method: str = choice(Method, "morphological")
+    # method=morphological: the chance that a row is rewritten, in (0, 1] (1: every row; the dose
+    # arms and counterfactual data substitution use less)
+    row_fraction: float = 1.0
+    # the seed of the rows' random choice (row_fraction < 1) and of the reorder arm's permutation
+    row_seed: int = 0
+    # The placebo's constant shift of every occupation's log-odds of "she". 1.0 leaves both kinds of
+    # character far from all-she and all-he at stereotype_rate 0.8 (she 0.92 and 0.40), so the
+    # link in the data is kept in fact and not only in log-odds (debias/rewrite/arms/placebo.py).
+    placebo_shift: float = 1.0
     # The sham's word pair: "a" is as frequent in the synthetic corpus as he/him/his/himself
     # together (13,131 against 13,136 per 423k words; debias/rewrite/arms/sham.py).
     sham_source: str = "a"
@@ -234,7 +250,7 @@ class InterventionConfig:
             want = "to_feminine" if self.placebo_shift > 0 else "to_masculine"
             if self.placebo_shift == 0 or not abs(self.placebo_shift) <= 20:
                 out.append(f"intervention.placebo_shift={self.placebo_shift} must be non-zero and at most 20 "
-                           "in size (a log-odds shift; 4.8 matches the intervention's shift in the data)")
+                           "in size (a log-odds shift; 1.0 keeps both kinds of character far from all-she at rate 0.8)")
             elif self.direction != want:
                 out.append(f"intervention.direction={self.direction} disagrees with intervention.placebo_shift="
                            f"{self.placebo_shift}: a shift of that sign is {want}; set direction={want}")
@@ -246,14 +262,26 @@ class InterventionConfig:
             if self.sham_source == self.sham_target:
                 out.append(f"intervention.sham_source and sham_target are both {self.sham_source!r}; "
                            "the sham swaps two different words")
+        if not 0.0 < self.row_fraction <= 1.0:
+            out.append(f"intervention.row_fraction={self.row_fraction} must lie in (0, 1] (1: every row)")
+        elif self.row_fraction < 1.0 and self.method != "morphological":
+            out.append(f"intervention.row_fraction={self.row_fraction} applies to method=morphological only, "
+                       f"not {self.method}; set it to 1")
+        if self.method == "unlink" and self.direction != "both":
+            out.append(f"intervention.method=unlink redraws women and men alike, so its direction is both, not "
+                       f"{self.direction}; set intervention.direction=both")
         if self.method == "published" and self.direction != "to_feminine":
             out.append(f"intervention.method=published rewrites masculine to feminine only (as Pythia did), but "
                        f"intervention.direction={self.direction}; set direction=to_feminine")
         return out
 
     def method_parameters(self) -> dict[str, object]:
-        """The parameters of ``method`` (empty for morphological and published): what a tail's
-        manifest and a run's run.json record besides the method."""
+        """The parameters of ``method`` (empty for a whole morphological rewrite, unlink and
+        published): what a tail's manifest and a run's run.json record besides the method."""
+        if self.method == "morphological" and self.row_fraction < 1.0:
+            return {"row_fraction": float(self.row_fraction), "row_seed": int(self.row_seed)}
+        if self.method == "reorder":
+            return {"row_seed": int(self.row_seed)}
         if self.method == "placebo":
             return {"placebo_shift": float(self.placebo_shift)}
         if self.method == "sham":

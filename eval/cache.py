@@ -5,7 +5,11 @@ The file looks like::
 
     {"schema": 1, "checkpoint": {"path", "step", "total_steps", "run"}, "fingerprint": {"sha256", "stat"},
      "tasks": {"<task>-<key>": {"task", "spec", "items": {"id": [...], "<column>": [...]},
-                                "lm_eval": {metric: value}, "seconds", "evaluated_at", "lm_eval_version"}}}
+                                "lm_eval": {metric: value}, "seconds", "evaluated_at", "lm_eval_version",
+                                "protocol": {"name", "sha256"}}}}
+
+``protocol`` is the analysis protocol in force when the entry was computed (``eval.protocol``): a
+report read under another one is marked exploratory.
 
 Items are per-item scores (log-likelihoods, margins, token counts), from which ``eval.metrics``
 computes every metric and ``eval.stats`` every interval.
@@ -47,6 +51,7 @@ class CacheEntry:
     items: Mapping[str, list[Any]]
     spec: Mapping[str, Any] = field(default_factory=dict)
     lm_eval: Mapping[str, Any] = field(default_factory=dict)
+    protocol: Mapping[str, str] | None = None  # {"name", "sha256"} of the protocol it was computed under
     doc: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -65,7 +70,11 @@ class CacheEntry:
                                   CACHE_FIX)
         spec = _check(doc, "spec", OBJ, where, CACHE_FIX, required=False, prefix=prefix)
         lm_eval = _check(doc, "lm_eval", OBJ, where, CACHE_FIX, required=False, prefix=prefix)
-        return cls(task=task, items=items, spec=spec or {}, lm_eval=lm_eval or {}, doc=doc)
+        protocol = _check(doc, "protocol", OPT_OBJ, where, CACHE_FIX, required=False, prefix=prefix)
+        if protocol is not None:
+            for name in ("name", "sha256"):
+                _check(protocol, name, (str,), where, CACHE_FIX, prefix=f"{prefix}protocol.")
+        return cls(task=task, items=items, spec=spec or {}, lm_eval=lm_eval or {}, protocol=protocol, doc=doc)
 
 
 @dataclass(frozen=True)

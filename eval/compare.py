@@ -1,9 +1,11 @@
-"""Comparisons with intervals: two checkpoints item by item, or two arms across seeds.
+"""Comparisons with intervals: two checkpoints item by item, or two arms across seeds, read under
+a protocol (``eval.protocol``): each row is tested in its family (Holm within it), and a metric
+with a margin also gets its equivalence test. ``eval.verdict`` turns a row into what may be said.
 
 Study code calls::
 
-    table = compare_arms(control_results, intervention_results)   # lists of CheckpointResults
-    row = table.row("winobias/association")                        # row.diff, row.low, row.high, row.p_value
+    table = compare_arms(control_results, intervention_results, stats, protocol)   # lists of CheckpointResults
+    row = table.row("synthetic/auc")     # row.diff, row.low, row.high, row.p_value, row.p_adjusted, row.family
 
 Differences are always ``b - a`` (second argument minus first).
 """
@@ -19,9 +21,9 @@ import numpy as np
 
 from eval.config import StatsConfig
 from eval.metrics import BY_NAME, METRICS, Metric, item_columns
-from eval.prior_push import association_residual, residual_metrics, residual_name
+from eval.protocol import ProtocolConfig
 from eval.results import CheckpointResults
-from eval.stats import Difference, holm, paired_comparison, seed_level, seed_t, two_level
+from eval.stats import Difference, holm, paired_comparison, seed_t, two_level
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,11 @@ class ComparisonRow:
     n_a: int
     n_b: int
     method: str
-    family: str = "secondary"  # "primary" endpoints and the rest are Holm-adjusted apart
-    p_adjusted: float = float("nan")
+    margin: float | None = None  # the equivalence margin tested (absolute), None without one
+    p_equivalence: float | None = None  # TOST p of |diff| < margin
+    family: str | None = None  # the protocol's family it is tested in; None: exploratory
+    p_adjusted: float = float("nan")  # Holm within its family (NaN for an exploratory row)
+    p_equivalence_adjusted: float | None = None  # Holm over the TOST p's of its family
     seed_sd: float | None = None  # seed-to-seed sd of the metric in arm a: what seeds alone move
 
     @property
@@ -78,34 +83,46 @@ class ComparisonTable:
     def to_markdown(self) -> str:
         pct = round(self.confidence * 100)
         lines = [f"| metric | {self.a_name} | {self.b_name} | difference | {pct}% interval | p | Holm p | "
-                 "seed sd | items | method |",
-                 "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+                 "family | seed sd | items | method |",
+                 "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
         for r in self.rows:
             fmt = metric_fmt(r.metric)
             star = " *" if r.significant else ""
             sd = "-" if r.seed_sd is None else f"{r.seed_sd:{fmt}}"
             lines.append(
                 f"| {r.label} | {r.a:{fmt}} | {r.b:{fmt}} | {r.diff:+{fmt}}{star} | "
-                f"[{r.low:+{fmt}}, {r.high:+{fmt}}] | {r.p_value:.3g} | {r.p_adjusted:.3g} | {sd} | "
-                f"{r.n_items} | {r.method} |"
+                f"[{r.low:+{fmt}}, {r.high:+{fmt}}] | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
+                f"{r.family or 'exploratory'} | {sd} | {r.n_items} | {r.method} |"
             )
         return "\n".join(lines)
 
 
 def metric_fmt(name: str) -> str:
-    """Number format of a metric or of a residual (which takes its association's)."""
-    return BY_NAME[name.removesuffix("_residual")].fmt
+    return BY_NAME[name].fmt
 
 
-def adjust(rows: list[ComparisonRow], primary: Sequence[str]) -> None:
-    """Mark each row primary or secondary and fill ``p_adjusted``: Holm within each family."""
+def adjust(rows: list[ComparisonRow], protocol: ProtocolConfig) -> None:
+    """Put each row in its protocol family and fill ``p_adjusted`` (Holm within the family) and
+    ``p_equivalence_adjusted`` (Holm over the family's equivalence tests); exploratory rows (in no
+    family) keep NaN. Rows are ordered primary endpoints first, then by family."""
     for row in rows:
-        row.family = "primary" if row.metric in primary else "secondary"
-    for family in ("primary", "secondary"):
+        row.family = protocol.family_of(row.metric)
+    families = [f.name for f in protocol.families]
+    for family in families:
         members = [r for r in rows if r.family == family]
         for row, p in zip(members, holm([r.p_value for r in members]), strict=True):
             row.p_adjusted = p
-    rows.sort(key=lambda r: r.family != "primary")
+        tested = [r for r in members if r.p_equivalence is not None]
+        for row, p in zip(tested, holm([float(r.p_equivalence) for r in tested]), strict=True):  # type: ignore[arg-type]
+            row.p_equivalence_adjusted = p
+    primary = list(protocol.primary)
+    rows.sort(key=lambda r: (r.metric not in primary, primary.index(r.metric) if r.metric in primary else 0,
+                             families.index(r.family) if r.family in families else len(families)))
+
+
+def _margin(m: Metric, protocol: ProtocolConfig, reference: float) -> float | None:
+    margin = protocol.margin_of(m.name)
+    return None if margin is None else margin.absolute(reference)
 
 
 def common_ids(results: Sequence[CheckpointResults], m: Metric) -> list[str]:
@@ -129,12 +146,12 @@ def _row(m: Metric, d: Difference) -> ComparisonRow:
     return ComparisonRow(m.name, m.label, m.kind, m.part, m.null, m.higher_is_better, **asdict(d))
 
 
-def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: StatsConfig | None = None, *,
-                        metrics: Sequence[str] | None = None, a_name: str | None = None,
-                        b_name: str | None = None) -> ComparisonTable:
+def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: StatsConfig | None = None,
+                        protocol: ProtocolConfig | None = None, *, metrics: Sequence[str] | None = None,
+                        a_name: str | None = None, b_name: str | None = None) -> ComparisonTable:
     """Per-item paired differences b - a for every metric both checkpoints support."""
-    stats = stats or StatsConfig()
-    table = ComparisonTable(a_name or a.name, b_name or b.name, confidence=stats.confidence)
+    stats, protocol = stats or StatsConfig(), protocol or ProtocolConfig()
+    table = ComparisonTable(a_name or a.name, b_name or b.name, confidence=protocol.confidence)
     for i, m in enumerate(_metrics_for([a, b], metrics)):
         ids = common_ids([a, b], m)
         _, ca = item_columns(m, a.tables, ids)
@@ -142,9 +159,10 @@ def compare_checkpoints(a: CheckpointResults, b: CheckpointResults, stats: Stats
         if len(next(iter(ca.values()))) < 2:
             continue
         d = paired_comparison(ca, cb, m.fn, n_boot=stats.n_boot, n_perm=stats.n_perm,
-                              confidence=stats.confidence, seed=stats.seed + i)
+                              confidence=protocol.confidence, seed=stats.seed + i,
+                              margin=_margin(m, protocol, float(m.fn(ca))))
         table.rows.append(_row(m, d))
-    adjust(table.rows, stats.primary)
+    adjust(table.rows, protocol)
     return table
 
 
@@ -157,12 +175,14 @@ def _seed_pairing(arm_a: Sequence[CheckpointResults], arm_b: Sequence[Checkpoint
 
 
 def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointResults],
-                 stats: StatsConfig | None = None, *, paired: bool | None = None,
-                 metrics: Sequence[str] | None = None, a_name: str | None = None,
+                 stats: StatsConfig | None = None, protocol: ProtocolConfig | None = None, *,
+                 paired: bool | None = None, metrics: Sequence[str] | None = None, a_name: str | None = None,
                  b_name: str | None = None) -> ComparisonTable:
-    """Arm b minus arm a, each a list of checkpoints from different seeds (one per seed).
+    """Arm b minus arm a, each a list of checkpoints from different seeds (one per seed), tested as
+    ``protocol`` says (default: ``ProtocolConfig()``).
 
-    Intervals come from the two-level bootstrap (seeds, then items). ``paired=None`` pairs the arms
+    Intervals come from a t over the per-seed values (``stats.method=seed_t``) or the two-level
+    bootstrap (seeds, then items). ``paired=None`` pairs the arms
     by seed when both hold the same seeds (e.g. intervention and control resumed from the same
     pretraining runs); ``paired=False`` treats them as independent. With one model per arm the
     seed variation cannot be estimated, and the comparison falls back to the per-item test.
@@ -172,8 +192,9 @@ def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointR
         raise ValueError("compare_arms needs at least one result in each arm")
     if len(arm_a) == 1 and len(arm_b) == 1:
         log.warning("one model per arm: the interval covers item variation only, not seed variation")
-        return compare_checkpoints(arm_a[0], arm_b[0], stats, metrics=metrics, a_name=a_name, b_name=b_name)
-    stats = stats or StatsConfig()
+        return compare_checkpoints(arm_a[0], arm_b[0], stats, protocol, metrics=metrics, a_name=a_name,
+                                   b_name=b_name)
+    stats, protocol = stats or StatsConfig(), protocol or ProtocolConfig()
     order = _seed_pairing(arm_a, arm_b)
     if paired is True and order is None:
         raise ValueError(f"paired=True but the arms' seeds differ: {[r.seed for r in arm_a]} vs {[r.seed for r in arm_b]}")
@@ -182,7 +203,7 @@ def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointR
         arm_b = [arm_b[i] for i in order]  # type: ignore[union-attr]
     name_a = a_name or f"{arm_a[0].arm or 'arm a'} ({len(arm_a)} seeds)"
     name_b = b_name or f"{arm_b[0].arm or 'arm b'} ({len(arm_b)} seeds)"
-    table = ComparisonTable(name_a, name_b, confidence=stats.confidence)
+    table = ComparisonTable(name_a, name_b, confidence=protocol.confidence)
     everyone = arm_a + arm_b
     for i, m in enumerate(_metrics_for(everyone, metrics)):
         ids = common_ids(everyone, m)
@@ -190,48 +211,19 @@ def compare_arms(arm_a: Sequence[CheckpointResults], arm_b: Sequence[CheckpointR
         cols_b = [item_columns(m, r.tables, ids)[1] for r in arm_b]
         if len(next(iter(cols_a[0].values()))) < 2:
             continue
+        values_a = [float(m.fn(c)) for c in cols_a]
+        margin = _margin(m, protocol, float(np.mean(values_a)))
         if stats.method == "two_level":
-            d = two_level(cols_a, cols_b, m.fn, paired=use_pairs, n_boot=stats.n_boot,
-                          confidence=stats.confidence, seed=stats.seed + i, correct=stats.seed_correction)
+            d = two_level(cols_a, cols_b, m.fn, paired=use_pairs, n_boot=stats.n_boot, confidence=protocol.confidence,
+                          seed=stats.seed + i, correct=stats.seed_correction, margin=margin)
         else:
-            d = seed_t(cols_a, cols_b, m.fn, paired=use_pairs, confidence=stats.confidence)
+            d = seed_t(cols_a, cols_b, m.fn, paired=use_pairs, confidence=protocol.confidence, margin=margin)
         row = _row(m, d)
-        row.seed_sd = _seed_sd([float(m.fn(c)) for c in cols_a])
+        row.seed_sd = _seed_sd(values_a)
         table.rows.append(row)
-    if use_pairs:
-        table.rows.extend(_residual_rows(arm_a, arm_b, stats))
-    adjust(table.rows, stats.primary)
+    adjust(table.rows, protocol)
     return table
 
 
 def _seed_sd(values: list[float]) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) >= 2 else None
-
-
-def _residual_rows(arm_a: list[CheckpointResults], arm_b: list[CheckpointResults],
-                   stats: StatsConfig) -> list[ComparisonRow]:
-    """Per association metric: the change a prior push alone predicts (a), the observed change (b),
-    and their difference, the residual, with a t-interval over seed pairs (``eval.prior_push``)."""
-    rows = []
-    everyone = arm_a + arm_b
-    for m in residual_metrics():
-        table = next((t for t in m.tasks if all(t in r.tables for r in everyone)), None)
-        if table is None:
-            continue
-        ids = common_ids(everyone, m)
-        parts = np.array([association_residual(m, table, item_columns(m, a.tables, ids)[1],
-                                               item_columns(m, b.tables, ids)[1])
-                          for a, b in zip(arm_a, arm_b, strict=True)])
-        if len(ids) < 2 or len(parts) < 2:
-            continue
-        predicted, observed, residual = parts.T
-        diff, low, high, p = seed_level(np.zeros_like(residual), residual, paired=True, confidence=stats.confidence)
-        label = m.label.split(":")[0] + ": association residual, observed change minus prior-push prediction"
-        # Seeds alone: how far two controls' associations lie apart (sd over seeds, times sqrt 2).
-        sd = _seed_sd([float(m.fn(item_columns(m, r.tables, ids)[1])) for r in arm_a])
-        rows.append(ComparisonRow(
-            residual_name(m.name), label, m.kind, "residual", 0.0, None, float(predicted.mean()),
-            float(observed.mean()), diff, low, high, p, len(ids), len(arm_a), len(arm_b),
-            f"paired t over seeds, {len(arm_a)} vs {len(arm_b)}; a: prior-push prediction, b: observed",
-            seed_sd=None if sd is None else sd * float(np.sqrt(2))))
-    return rows

@@ -15,6 +15,7 @@ from debias.core.choices import choice, choice_problems, values
 
 # Each benchmark's options live in its folder (eval/tasks/<name>/config.py); TasksConfig holds one
 # field per entry of eval.tasks.registry, named as the folder.
+from eval.protocol import Expect, Family, Margin, ProtocolConfig
 from eval.tasks.crows_pairs.config import CROWS_SUBSETS, CrowsPairsTask
 from eval.tasks.heldout.config import SWAP_DIRECTIONS, HeldoutTask
 from eval.tasks.lambada.config import LambadaTask
@@ -23,8 +24,8 @@ from eval.tasks.winobias.config import WINOBIAS_SPLITS, WINOBIAS_TYPES, WinoBias
 from eval.tasks.winogender.config import WinoGenderTask
 
 __all__ = ["CROWS_SUBSETS", "SWAP_DIRECTIONS", "WINOBIAS_SPLITS", "WINOBIAS_TYPES", "CheckpointSelection",
-           "CrowsPairsTask", "EvalConfig", "EvaluateAppConfig", "HeldoutTask", "LambadaTask", "ReportAppConfig",
-           "StatsConfig", "SyntheticProbesTask", "TasksConfig", "WinoBiasTask", "WinoGenderTask", "register_configs"]
+           "CrowsPairsTask", "EvalConfig", "EvaluateAppConfig", "Expect", "Family", "HeldoutTask", "LambadaTask", "Margin",
+           "ProtocolConfig", "ReportAppConfig", "StatsConfig", "SyntheticProbesTask", "TasksConfig", "WinoBiasTask", "WinoGenderTask", "register_configs"]
 
 # The allowed values of the fields below, one Literal each (debias.core.choices: OmegaConf 2.3
 # refuses Literal annotations, so each field is a str carrying its Literal).
@@ -77,40 +78,28 @@ class CheckpointSelection:
 
 
 ARM_METHODS = values(ArmMethod)
-PRIMARY_ENDPOINTS = ("winobias/association_residual", "heldout/ppl_other")
 
 
 @dataclass
 class StatsConfig:
-    """How intervals, tests and corrections are computed (95% intervals by default)."""
+    """How intervals and tests are computed; their level, the primary endpoints and the
+    corrections are the protocol's (``eval.protocol``, ``eval.protocol.alpha``)."""
 
     n_boot: int = 2000  # bootstrap resamples of a comparison, at least 100
     n_boot_series: int = 400  # bootstrap resamples of each point of a series, at least 100
     n_perm: int = 5000  # permutations of a permutation test, at least 100
-    confidence: float = 0.95  # the intervals' confidence, in (0.5, 1)
     seed: int = 0  # the resampling seed
     # widen the two-level bootstrap's seed level for few seeds (eval.stats.seed_factor)
     seed_correction: bool = True
     # arms of several seeds: "seed_t" (t-interval over per-seed values, paired by seed where the
     # arms share seeds; its p-value from the same t) or "two_level" (seeds-then-items bootstrap)
     method: str = choice(ArmMethod, "seed_t")
-    # the comparisons' primary endpoints: Holm's adjustment runs over these, and separately over
-    # every other metric of a comparison
-    primary: list[str] = field(default_factory=lambda: list(PRIMARY_ENDPOINTS))
 
     def problems(self) -> list[str]:
         out = choice_problems(self, "eval.stats")
-        from eval.metrics import BY_NAME
-        from eval.prior_push import RESIDUAL_OF, residual_name
-
-        known = set(BY_NAME) | {residual_name(m) for m in RESIDUAL_OF}
-        out += [f"eval.stats.primary: {m!r} is not a metric; choose from {', '.join(sorted(known))}"
-                for m in self.primary if m not in known]
         for name in ("n_boot", "n_boot_series", "n_perm"):
             if getattr(self, name) < 100:
                 out.append(f"eval.stats.{name}={getattr(self, name)} is too small for a stable interval; use at least 100")
-        if not 0.5 < self.confidence < 1.0:
-            out.append(f"eval.stats.confidence={self.confidence} must lie between 0.5 and 1")
         return out
 
 
@@ -125,7 +114,10 @@ class EvalConfig:
     tasks: TasksConfig = field(default_factory=TasksConfig)  # which tasks, and their options
     # which checkpoints of a run
     checkpoints: CheckpointSelection = field(default_factory=CheckpointSelection)
-    stats: StatsConfig = field(default_factory=StatsConfig)  # intervals, tests and corrections
+    stats: StatsConfig = field(default_factory=StatsConfig)  # how intervals and tests are computed
+    # conf/protocol: the primary endpoints, alpha, families, margins and known answers, fixed before
+    # the data; its sha256 goes into every result evaluated under it
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     batch_size: int = 32  # sequences per forward pass, at least 1
     device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:<i> or mps
     dtype: str = choice(Dtype, "auto")  # a Dtype: auto, float32, bfloat16, float16
@@ -136,7 +128,10 @@ class EvalConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
 
     def problems(self) -> list[str]:
+        from eval.metrics import BY_NAME
+
         out = choice_problems(self, "eval") + self.tasks.problems() + self.checkpoints.problems() + self.stats.problems()
+        out += self.protocol.problems(BY_NAME)
         if self.batch_size < 1:
             out.append(f"eval.batch_size={self.batch_size} must be at least 1")
         if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
@@ -146,6 +141,11 @@ class EvalConfig:
         if self.max_length is not None and self.max_length < 16:
             out.append(f"eval.max_length={self.max_length} must be at least 16 tokens, or null for the model's own")
         return out
+
+    @property
+    def confidence(self) -> float:
+        """The level of every interval: 1 - the protocol's alpha."""
+        return self.protocol.confidence
 
 
 @dataclass
@@ -191,6 +191,7 @@ def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(group="eval", name="base_eval", node=EvalConfig)
+    cs.store(group="protocol", name="base_protocol", node=ProtocolConfig, package="eval.protocol")
     cs.store(name="base_evaluate", node=EvaluateAppConfig)
     cs.store(name="base_report", node=ReportAppConfig)
 

@@ -22,12 +22,14 @@ class ItemTable:
     columns: dict[str, np.ndarray]
     spec: dict[str, Any] = field(default_factory=dict)
     lm_eval: dict[str, Any] = field(default_factory=dict)
+    protocol: dict[str, str] | None = None  # the analysis protocol recorded when it was evaluated
 
     @classmethod
     def from_entry(cls, entry: CacheEntry) -> ItemTable:
         ids = list(entry.items["id"])
         cols = {k: np.asarray(v) for k, v in entry.items.items() if k != "id"}
-        return cls(task=entry.task, ids=ids, columns=cols, spec=dict(entry.spec), lm_eval=dict(entry.lm_eval))
+        return cls(task=entry.task, ids=ids, columns=cols, spec=dict(entry.spec), lm_eval=dict(entry.lm_eval),
+                   protocol=dict(entry.protocol) if entry.protocol is not None else None)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -30,6 +30,7 @@ from eval.checkpoints import (
     fingerprint,
 )
 from eval.config import EvalConfig
+from eval.protocol import stamp
 from eval.results import CheckpointResults, ItemTable
 from eval.suite import TaskPlan, plan_tasks
 from eval.token_split import split_columns
@@ -219,7 +220,8 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
                    if "," in k and "stderr" not in k}
         entries[key] = {"task": plan.name, "spec": plan.spec(model_spec), "items": columns, "lm_eval": metrics,
                         "seconds": round(seconds / len(plans), 3), "evaluated_at": now,
-                        "lm_eval_version": getattr(lm_eval, "__version__", "unknown")}
+                        "lm_eval_version": getattr(lm_eval, "__version__", "unknown"),
+                        "protocol": stamp(cfg.protocol)}
     del lm, model
     return entries
 

@@ -26,7 +26,8 @@ class SeriesPoint:
     n_models: int = 1
 
 
-def run_series(results: Sequence[CheckpointResults], name: str, stats: StatsConfig | None = None) -> list[SeriesPoint]:
+def run_series(results: Sequence[CheckpointResults], name: str, stats: StatsConfig | None = None, *,
+               confidence: float = 0.95) -> list[SeriesPoint]:
     """One run's checkpoints: the metric and its item-bootstrap interval at each step."""
     stats = stats or StatsConfig()
     m = metric(name)
@@ -37,12 +38,13 @@ def run_series(results: Sequence[CheckpointResults], name: str, stats: StatsConf
         _, cols = item_columns(m, r.tables)
         if len(next(iter(cols.values()))) < 2:
             continue
-        ci = bootstrap_ci(cols, m.fn, n_boot=stats.n_boot_series, confidence=stats.confidence, seed=stats.seed)
+        ci = bootstrap_ci(cols, m.fn, n_boot=stats.n_boot_series, confidence=confidence, seed=stats.seed)
         points.append(SeriesPoint(r.step or 0, r.fraction, ci.estimate, ci.low, ci.high))
     return points
 
 
-def arm_series(runs: Sequence[Sequence[CheckpointResults]], name: str, stats: StatsConfig | None = None) -> list[SeriesPoint]:
+def arm_series(runs: Sequence[Sequence[CheckpointResults]], name: str, stats: StatsConfig | None = None, *,
+               confidence: float = 0.95) -> list[SeriesPoint]:
     """Several seeds of one arm: the mean over seeds at each step that every run evaluated, with a
     seeds-then-items interval."""
     stats = stats or StatsConfig()
@@ -61,7 +63,7 @@ def arm_series(runs: Sequence[Sequence[CheckpointResults]], name: str, stats: St
         cols = [item_columns(m, r.tables, ids)[1] for r in group]
         if len(ids) < 2:
             continue
-        ci = arm_interval(cols, m.fn, n_boot=stats.n_boot_series, confidence=stats.confidence, seed=stats.seed,
+        ci = arm_interval(cols, m.fn, n_boot=stats.n_boot_series, confidence=confidence, seed=stats.seed,
                           correct=stats.seed_correction)
         points.append(SeriesPoint(step, group[0].fraction, ci.estimate, ci.low, ci.high, len(group)))
     return points

@@ -4,6 +4,7 @@
 - ``paired_comparison``: two checkpoints on the same items; interval of the difference from a
   joint item bootstrap, p-value from a paired permutation test that swaps the two models' scores
   item by item (exact enumeration for up to ``EXACT_MAX`` items).
+- ``seed_t``: two arms of several seeds: a t-interval over the per-seed values (paired by seed).
 - ``two_level``: two arms, each a list of models from different seeds. Each replicate resamples
   seeds, then items (the same items for every model, since they share the benchmark); the
   interval therefore carries seed-to-seed variation, which a per-item test on single models
@@ -12,6 +13,11 @@
   seeds: about 25% false positives at the 95% level), so by default each replicate's seed
   deviations from the arm mean are scaled by ``sqrt(k/(k-1)) * t(k-1) / z``, which gives the
   seed level the width of a t-interval (``seed_factor``).
+
+Given an equivalence margin ``m`` each also gives the p-value of two one-sided tests (TOST) that the
+difference lies inside ``(-m, +m)``: the larger of the p-values of "difference >= m" and of
+"difference <= -m", each from the same distribution as the interval. Equivalence at level alpha is
+then the (1 - 2 alpha) interval lying inside the margin.
 
 Metric functions reduce along the last axis, so a whole block of replicates is one call.
 """
@@ -59,6 +65,8 @@ class Difference:
     n_a: int = 1
     n_b: int = 1
     method: str = "items"
+    margin: float | None = None  # the equivalence margin tested, absolute
+    p_equivalence: float | None = None  # TOST p of |b - a| < margin (None without a margin)
 
     @property
     def significant(self) -> bool:
@@ -123,7 +131,7 @@ def permutation_pvalue(a: Cols, b: Cols, fn: Fn, *, n_perm: int = 5000, seed: in
 
 
 def paired_comparison(a: Cols, b: Cols, fn: Fn, *, n_boot: int = 2000, n_perm: int = 5000,
-                      confidence: float = 0.95, seed: int = 0) -> Difference:
+                      confidence: float = 0.95, seed: int = 0, margin: float | None = None) -> Difference:
     """Two models scored on the same items (aligned columns): b - a, its interval and p-value."""
     n = _n(a)
     if n != _n(b):
@@ -134,7 +142,7 @@ def paired_comparison(a: Cols, b: Cols, fn: Fn, *, n_boot: int = 2000, n_perm: i
     low, high = _percentiles(boot, confidence)
     va, vb = float(fn(a)), float(fn(b))
     p = permutation_pvalue(a, b, fn, n_perm=n_perm, seed=seed + 1)
-    return Difference(va, vb, vb - va, low, high, p, n)
+    return Difference(va, vb, vb - va, low, high, p, n, margin=margin, p_equivalence=bootstrap_tost(boot, margin))
 
 
 def bootstrap_pvalue(boot: np.ndarray) -> float:
@@ -144,6 +152,17 @@ def bootstrap_pvalue(boot: np.ndarray) -> float:
         return float("nan")
     tail = min(np.sum(finite <= 0), np.sum(finite >= 0))
     return float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
+
+
+def bootstrap_tost(boot: np.ndarray, margin: float | None) -> float | None:
+    """TOST p of ``|difference| < margin`` from bootstrap replicates of the difference."""
+    if margin is None:
+        return None
+    finite = boot[np.isfinite(boot)]
+    if finite.size == 0:
+        return float("nan")
+    above, below = np.sum(finite >= margin), np.sum(finite <= -margin)
+    return float(min(1.0, (max(above, below) + 1) / (finite.size + 1)))
 
 
 def _seed_stats(models: list[Cols], fn: Fn, idx: np.ndarray) -> np.ndarray:
@@ -171,7 +190,7 @@ def _resample_seeds(stats: np.ndarray, rng: np.random.Generator, factor: float) 
 
 
 def two_level(arm_a: list[Cols], arm_b: list[Cols], fn: Fn, *, paired: bool = False, n_boot: int = 2000,
-              confidence: float = 0.95, seed: int = 0, correct: bool = True) -> Difference:
+              confidence: float = 0.95, seed: int = 0, correct: bool = True, margin: float | None = None) -> Difference:
     """Difference of arm means (b - a) with a bootstrap over seeds, then items.
 
     ``paired``: model i of arm a and model i of arm b share a seed; seeds are resampled as pairs.
@@ -202,7 +221,8 @@ def two_level(arm_a: list[Cols], arm_b: list[Cols], fn: Fn, *, paired: bool = Fa
     diff = vb - va
     low, high = _percentiles(boot, confidence)
     method = f"two-level bootstrap, {'paired ' if paired else ''}seeds {len(arm_a)} vs {len(arm_b)}"
-    return Difference(va, vb, diff, low, high, bootstrap_pvalue(boot), n, len(arm_a), len(arm_b), method)
+    return Difference(va, vb, diff, low, high, bootstrap_pvalue(boot), n, len(arm_a), len(arm_b), method,
+                      margin=margin, p_equivalence=bootstrap_tost(boot, margin))
 
 
 def arm_interval(models: list[Cols], fn: Fn, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0,
@@ -219,6 +239,18 @@ def arm_interval(models: list[Cols], fn: Fn, *, n_boot: int = 2000, confidence: 
     return Interval(float(np.mean([fn(c) for c in models])), low, high, n, len(models))
 
 
+def _t_summary(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float, float]:
+    """(difference, standard error, degrees of freedom) of mean(b) - mean(a) from one value per model."""
+    if paired:
+        d = b - a
+        k = len(d)
+        return float(d.mean()), float(d.std(ddof=1) / np.sqrt(k)), float(k - 1)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else 1.0
+    return float(b.mean() - a.mean()), se, float(df)
+
+
 def seed_level(values_a: np.ndarray, values_b: np.ndarray, *, paired: bool, confidence: float = 0.95) -> tuple[
         float, float, float, float]:
     """(difference, low, high, p) of mean(b) - mean(a) from one value per model.
@@ -230,17 +262,8 @@ def seed_level(values_a: np.ndarray, values_b: np.ndarray, *, paired: bool, conf
     """
     from scipy import stats as sps
 
-    a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
+    diff, se, df = _t_summary(np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float), paired)
     q = (1 + confidence) / 2
-    if paired:
-        d = b - a
-        diff, k = float(d.mean()), len(d)
-        se, df = float(d.std(ddof=1) / np.sqrt(k)), k - 1
-    else:
-        diff = float(b.mean() - a.mean())
-        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-        se = float(np.sqrt(va + vb))
-        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else 1.0
     if not np.isfinite(diff) or not np.isfinite(se):
         return diff, float("nan"), float("nan"), float("nan")
     if se == 0:
@@ -250,10 +273,24 @@ def seed_level(values_a: np.ndarray, values_b: np.ndarray, *, paired: bool, conf
     return diff, diff - half, diff + half, p
 
 
+def seed_tost(values_a: np.ndarray, values_b: np.ndarray, margin: float, *, paired: bool) -> float:
+    """TOST p of ``|mean(b) - mean(a)| < margin`` from the same t as ``seed_level``."""
+    from scipy import stats as sps
+
+    diff, se, df = _t_summary(np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float), paired)
+    if not np.isfinite(diff) or not np.isfinite(se):
+        return float("nan")
+    if se == 0:
+        return 0.0 if abs(diff) < margin else 1.0
+    upper = float(sps.t.cdf((diff - margin) / se, df))  # H0: difference >= margin
+    lower = float(sps.t.sf((diff + margin) / se, df))  # H0: difference <= -margin
+    return max(upper, lower)
+
+
 def seed_t(arm_a: list[Cols], arm_b: list[Cols], fn: Fn, *, paired: bool = False,
-           confidence: float = 0.95) -> Difference:
+           confidence: float = 0.95, margin: float | None = None) -> Difference:
     """Difference of arm means (b - a): ``fn`` on each model's items, then a t-interval over seeds
-    (``seed_level``); the p-value comes from the same t distribution as the interval."""
+    (``seed_level``); the p-value (and the TOST p, given a margin) from the same t distribution."""
     if len(arm_a) < 2 or len(arm_b) < 2:
         raise ValueError("a seed-level interval needs at least two models in each arm")
     if paired and len(arm_a) != len(arm_b):
@@ -263,7 +300,9 @@ def seed_t(arm_a: list[Cols], arm_b: list[Cols], fn: Fn, *, paired: bool = False
     vb = np.array([float(fn(c)) for c in arm_b])
     diff, low, high, p = seed_level(va, vb, paired=paired, confidence=confidence)
     method = f"{'paired ' if paired else 'Welch '}t over seeds, {len(arm_a)} vs {len(arm_b)}"
-    return Difference(float(va.mean()), float(vb.mean()), diff, low, high, p, n, len(arm_a), len(arm_b), method)
+    tost = None if margin is None else seed_tost(va, vb, margin, paired=paired)
+    return Difference(float(va.mean()), float(vb.mean()), diff, low, high, p, n, len(arm_a), len(arm_b), method,
+                      margin=margin, p_equivalence=tost)
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -49,11 +49,13 @@ def make_checkpoint(dest: str | Path, tokenizer_json: str | Path, *, seed: int =
 def make_run(run_dir: str | Path, tokenizer_json: str | Path, *, arm: str = "baseline", seed: int = 0,
              steps: list[int] | tuple[int, ...] = (0, 50, 100), total_steps: int = 100, start_step: int = 0,
              direction: str | None = None, model_seed: int | None = None, manifest: dict[str, Any] | None = None,
-             **model_kwargs: Any) -> Path:
-    """A run directory as train writes it (run.json, checkpoints/step<N>/), random weights per step."""
+             intervention_name: str | None = None, **model_kwargs: Any) -> Path:
+    """A run directory as train writes it (run.json, checkpoints/step<N>/), random weights per step;
+    ``intervention_name`` names its arm as an intervention config would (tail21, aa21, ...)."""
     run_dir = Path(run_dir)
     run = {"name": run_dir.name, "arm": arm, "model": "tiny-random", "seed": seed, "start_step": start_step,
-           "end_step": total_steps, "total_steps": total_steps, "direction": direction, "resumed_from": None}
+           "end_step": total_steps, "total_steps": total_steps, "direction": direction, "resumed_from": None,
+           "intervention_name": intervention_name}
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / RUN_RECORD, run)
     if manifest is not None:

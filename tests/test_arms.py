@@ -1,7 +1,7 @@
-"""The study's extra arms (debias/arms): each intervention file composes, each rewrite keeps every
-row and its length and changes only what its method promises, the placebo moves every
-occupation's log-odds of "she" by one constant and keeps the link, and a run reads each arm's own
-tail through train.data."""
+"""The study's extra arms (debias/rewrite/arms): each intervention file composes, each rewrite keeps
+every row and its length and changes only what its method promises, each tail holds the she-rates
+its definition promises (read from its tokens), the placebo moves every occupation's log-odds of
+"she" by one constant and keeps the link, and a run reads each arm's own tail through train.data."""
 
 from __future__ import annotations
 
@@ -27,9 +27,12 @@ from debias.swap.pronouns import FEMININE, MASCULINE
 from train import compose
 from train.plan import to_train_config
 
-NEW_ARMS = ("both21", "placebo21", "sham21", "published21")
+NEW_ARMS = ("reverse21", "unlink21", "cds21", "tail21-p25", "tail21-p50", "aa21", "placebo21", "sham21",
+            "published21")
+METHOD = {"reverse21": "morphological", "cds21": "morphological", "tail21-p25": "morphological",
+          "tail21-p50": "morphological", "aa21": "reorder"}
 RPS, STEPS, START = 16, 800, 632  # 0.79 of 800 steps
-SHIFT = 1.0  # small enough that no occupation's share of "she" saturates, so the shift is measurable
+SHIFT = 1.0  # the placebo's default: small enough that no occupation's share of "she" saturates
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_each_new_arm_composes_at_the_21_percent_start(name: str, tmp_path: Path
                                    f"runs_root={tmp_path}"]))
     iv = cfg.intervention
     assert (iv.name, iv.arm, iv.fraction) == (name, "intervention", 0.79)
-    assert iv.method == {"both21": "morphological"}.get(name, name[:-2])
+    assert iv.method == METHOD.get(name, name[:-2])
     assert iv.problems() == [] and data_problems(iv, cfg.data) == []
     assert cfg.data.synthetic.stereotype_rate == 0.8 and cfg.data.name == "synthetic80"
 
@@ -90,7 +93,7 @@ def test_the_study_can_move_below_saturation_and_the_synthetic_corpus_keeps_1(tm
 
     arms = ["tail21", "control21", *NEW_ARMS]
     overrides = ["+experiment=mini-suite", "data=synthetic80", f"study.arms=[{','.join(arms)}]",
-                 f"runs_root={tmp_path}"]
+                 "study.seeds=[0,1]", f"runs_root={tmp_path}"]
     runs = plan_study(to_study_config(compose_study(overrides)), overrides)
     assert {arm for _, arm in runs} == {"none", *arms}
     assert all(run.data.synthetic.stereotype_rate == 0.8 for run in runs.values())
@@ -105,6 +108,9 @@ def test_every_bad_value_is_reported() -> None:
     problems = replace(bad, method="sham", sham_source="A b", sham_target="A b").problems()
     assert len(problems) == 3  # neither word is one lower-case word, and they are the same
     assert any("masculine to feminine only" in p for p in replace(bad, method="published", direction="both").problems())
+    assert any("(0, 1]" in p for p in replace(bad, method="morphological", row_fraction=1.5).problems())
+    assert any("method=morphological only" in p for p in replace(bad, method="sham", row_fraction=0.5).problems())
+    assert any("set intervention.direction=both" in p for p in replace(bad, method="unlink").problems())
 
 
 def test_the_placebo_refuses_a_corpus_it_cannot_redraw() -> None:
@@ -122,10 +128,128 @@ def test_every_arm_gets_its_own_tail_folder() -> None:
     names = {n: tail_name(to_train_config(compose([f"intervention={n}"])).intervention, 1130, 1430)
              for n in ("tail21", *NEW_ARMS)}
     assert names["tail21"] == "to_feminine-1130-1430"  # the morphological rewrite's folder as it always was
-    assert names["both21"] == "both-1130-1430"
-    assert names["placebo21"] == "placebo-4.8-to_feminine-1130-1430"
+    assert names["reverse21"] == "both-1130-1430"
+    assert names["cds21"] == "morphological-0.5-1-both-1130-1430"
+    assert names["tail21-p25"] == "morphological-0.25-0-to_feminine-1130-1430"
+    assert names["placebo21"] == "placebo-1.0-to_feminine-1130-1430"
     assert names["sham21"] == "sham-a-the-to_feminine-1130-1430"
+    assert names["aa21"] == "reorder-2-both-1130-1430"
     assert len(set(names.values())) == len(names)
+
+
+# -- what each tail holds ------------------------------------------------------------------------
+# The she-share of female- and male-stereotyped characters' pronouns that each arm's definition
+# promises at stereotype_rate 0.8, and how far the tail may be from it: about 2,300 pronouns a side
+# (binomial sd 0.008), plus the pronouns each rewrite leaves at row edges (rows of 33 tokens here,
+# so about 1.5% of them; they keep their gender).
+PROMISED = {"control": (0.8, 0.2), "tail21": (1.0, 1.0), "reverse21": (0.2, 0.8), "unlink21": (0.5, 0.5),
+            "cds21": (0.5, 0.5), "tail21-p25": (0.85, 0.4), "tail21-p50": (0.9, 0.6),
+            "placebo21": (0.916, 0.405), "sham21": (0.8, 0.2), "aa21": (0.8, 0.2)}
+
+
+@pytest.fixture(scope="module")
+def tails(tmp_path_factory: pytest.TempPathFactory, order, data) -> dict[str, tuple[Path | None, dict]]:
+    """Every arm's tail of the same 168 steps, rewritten by ``rewrite_arm`` as a run would."""
+    from debias.rewrite.arms import rewrite_arm
+
+    root = tmp_path_factory.mktemp("all-tails")
+    out: dict[str, tuple[Path | None, dict]] = {"control": (None, {})}
+    for name in PROMISED:
+        if name == "control":
+            continue
+        iv = to_train_config(compose([f"intervention={name}"])).intervention
+        span = TailSpan(order[0], root / name, START, STEPS, RPS, order[1])
+        out[name] = (root / name, rewrite_arm(iv, span, data=data, shuffle_seed=data.shuffle_seed, progress=False))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rebuilt(order, data):
+    """The data order rebuilt from its corpus once, for every arm's count."""
+    from debias.rewrite.arms.redraw import rebuild
+
+    return rebuild(TailSpan(order[0], order[0], START, STEPS, RPS, order[1]), data, data.shuffle_seed)
+
+
+@pytest.mark.parametrize("arm", list(PROMISED))
+def test_each_tail_holds_the_she_rates_its_definition_promises(arm: str, tails, order, data, rebuilt) -> None:
+    from debias.rewrite.arms.redraw import she_shares
+
+    folder, manifest = tails[arm]
+    found = she_shares(TailSpan(order[0], folder or order[0], START, STEPS, RPS, order[1]), folder, data=data,
+                       shuffle_seed=data.shuffle_seed, rebuilt=rebuilt)
+    female, male = PROMISED[arm]
+    edges = 0.025 if manifest.get("method", "morphological") == "morphological" else 0.0
+    assert abs(found["she_share_female"] - female) <= 0.035 + edges, found
+    assert abs(found["she_share_male"] - male) <= 0.035 + edges, found
+    counts = found["counts"]
+    assert counts["female"]["other"] == counts["male"]["other"] == 0  # every pronoun is still a pronoun
+    assert counts["female"]["she"] + counts["female"]["he"] > 2000
+    if folder is not None:
+        assert verify_arm(order[0], folder, progress=False)["rows"] == (STEPS - START) * RPS
+
+
+def test_the_doses_and_cds_rewrite_the_rows_their_seeded_choice_names_and_record_it(tails, order) -> None:
+    from debias.rewrite.selection import RowSelection
+
+    src = DataOrder(order[0], RPS)
+    first = src.row_range(START).start
+    rows = np.arange(first, first + (STEPS - START) * RPS)
+    chosen = {}
+    for arm, fraction, whole in (("tail21-p25", 0.25, "tail21"), ("tail21-p50", 0.5, "tail21"),
+                                 ("cds21", 0.5, "reverse21")):
+        folder, manifest = tails[arm]
+        selection = manifest["selection"]
+        assert (selection["fraction"], manifest["parameters"]["row_fraction"]) == (fraction, fraction)
+        mask = RowSelection.from_record(selection).chosen(rows)
+        assert selection["rows_chosen"] == int(mask.sum())
+        assert abs(mask.mean() - fraction) < 0.03
+        old, new = _pairs(order, folder)
+        _, full = _pairs(order, tails[whole][0])
+        # a chosen row is the whole rewrite's row (the rewrite is row-local), the others the source's
+        assert (new[mask] == full[mask]).all() and (new[~mask] == old[~mask]).all()
+        assert (old[mask] != full[mask]).any(axis=1).mean() > 0.3  # and the choice did change rows
+        chosen[arm] = mask
+    assert not (chosen["tail21-p25"] & ~chosen["tail21-p50"]).any()  # one seed: the smaller dose nests inside
+    assert 0.15 < (chosen["cds21"] & chosen["tail21-p50"]).mean() < 0.35  # another seed: independent of it
+
+
+def test_a_row_changed_outside_the_selection_is_refused_by_the_proof(tails, order, tmp_path: Path) -> None:
+    """A swap the rewrite could have made (a pronoun for its counterpart), but in a row the seeded
+    choice leaves alone: only the selection check can tell."""
+    import shutil
+
+    from debias.rewrite.verify import TailVerificationError
+
+    folder, _ = tails["tail21-p25"]
+    copy = tmp_path / "p25"
+    shutil.copytree(folder, copy)
+    old, new = _pairs(order, copy)
+    r, k = (int(x) for x in np.argwhere(old != new)[0])  # a swap in a chosen row
+    untouched = np.flatnonzero(~(old != new).any(axis=1))
+    u = next(u for u in untouched.tolist() if (old[u, 1:-1] == old[r, k]).any())
+    j = 1 + int(np.flatnonzero(old[u, 1:-1] == old[r, k])[0])
+    tokens = np.memmap(copy / "tail.bin", dtype=MMapIndexedDataset(copy / "tail").dtype, mode="r+")
+    tokens[u * old.shape[1] + j] = new[r, k]
+    tokens.flush()
+    del tokens
+    with pytest.raises(TailVerificationError, match=r"selection \(fraction 0.25, seed 0\) leaves that row"):
+        verify_arm(order[0], copy, progress=False)
+
+
+def test_the_aa_tail_is_the_controls_rows_in_a_recorded_order(tails, order) -> None:
+    from debias.rewrite.arms.reorder import permutation
+
+    folder, manifest = tails["aa21"]
+    old, new = _pairs(order, folder)
+    src = DataOrder(order[0], RPS)
+    first = src.row_range(START).start
+    perm = permutation(first, first + len(old), 2)
+    assert (new == old[perm]).all() and not (new == old).all()
+    assert sorted(map(bytes, new)) == sorted(map(bytes, old))  # the same rows, each once
+    assert manifest["method"] == "reorder" and manifest["parameters"] == {"row_seed": 2}
+    # another step reads each row: most rows moved by more than a step
+    assert np.mean(np.abs(perm - np.arange(len(perm))) >= RPS) > 0.9
 
 
 # -- the placebo -------------------------------------------------------------------------------
@@ -288,7 +412,8 @@ def test_a_run_started_before_methods_existed_can_still_be_continued() -> None:
     from train.rundir import _differences, _with_new_defaults
 
     now = {"intervention": {"name": "tail21", "arm": "intervention", "method": "morphological",
-                            "placebo_shift": 4.8, "sham_source": "a", "sham_target": "the"}}
+                            "row_fraction": 1.0, "row_seed": 0, "placebo_shift": 1.0, "sham_source": "a",
+                            "sham_target": "the"}}
     old = {"intervention": {"name": "tail21", "arm": "intervention"}}
     assert _differences(_with_new_defaults(old), {**now, "intervention": {**_with_new_defaults(old)["intervention"],
                                                                           **now["intervention"]}}) == []

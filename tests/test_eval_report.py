@@ -1,6 +1,7 @@
 """A small study end to end: 3 seeds of baseline, control and intervention runs, where the
-intervention makes feminine pronouns exactly 2 nats likelier everywhere (a pure prior shift).
-The comparison must find the prior moved and the association not; the report must render."""
+intervention makes feminine pronouns exactly 2 nats likelier everywhere (a pure prior shift in a
+real model). The comparison must find the prior moved and the association not, the report must
+render, state its protocol, and call itself exploratory when read under another one."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for arm, delta in (("control", 0.0), ("intervention", SHIFT)):
             run = make_run(runs / f"{arm}-s{seed}", tok, arm=arm, seed=seed, steps=(100,), start_step=80,
                            direction="to_feminine" if arm == "intervention" else None, model_seed=5000 + seed,
-                           manifest=manifest if arm == "intervention" else None)
+                           manifest=manifest if arm == "intervention" else None,
+                           intervention_name="tail21" if arm == "intervention" else "control21")
             boost_words(run / "checkpoints" / "step100", delta=delta)
     return runs
 
@@ -56,7 +58,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_prior_moves_and_association_does_not(study: Path) -> None:
     control = [evaluate_run(study / f"control-s{s}", cfg())[-1] for s in (2, 0, 1)]
     treated = [evaluate_run(study / f"intervention-s{s}", cfg())[-1] for s in range(3)]
-    table = compare_arms(control, treated, cfg().stats)
+    table = compare_arms(control, treated, cfg().stats, cfg().protocol)
     for task in ("winobias", "synthetic", "winogender"):
         prior = table.row(f"{task}/prior")
         assert "paired" in prior.method
@@ -73,18 +75,24 @@ def test_report_renders_everything(study: Path, tmp_path: Path) -> None:
     paths = write_report([study], c, tmp_path / "report", title="test & <report>")
     page = paths.html.read_text(encoding="utf-8")
     data = json.loads(paths.results.read_text())
-    assert {a["label"] for a in data["arms"]} == {"baseline", "control 20%", "intervention 20% (to_feminine)"}
+    assert {a["label"] for a in data["arms"]} == {"baseline", "control21", "tail21"}
     titles = [c["title"] for c in data["comparisons"]]
-    assert titles[0] == "intervention 20% (to_feminine) - control 20%" and len(titles) == 3
+    assert titles == ["tail21 - control21", "control21 - baseline (resuming alone)"]
     assert data["runs"][3]["manifest"] is None or isinstance(data["runs"][3]["manifest"], dict)
     assert any(r["manifest"] and r["manifest"]["swapped"] == 9 for r in data["runs"])
     assert "winobias/prior" in data["series"] and data["intervention_starts"] == [0.8]
     assert [c["step"] for c in data["runs"][0]["checkpoints"]] == [80, 100]
     treated = next(a for a in data["arms"] if a["role"] == "intervention")
     assert "heldout/ppl_token" in treated["baseline_at_start"]
-    # Self-contained: plots inline, nothing fetched from elsewhere.
-    assert len(data["series"]) >= 10 and len(data["push"]) == 2  # WinoBias and synthetic probes
-    assert page.count("data:image/png;base64,") == len(data["series"]) + len(data["push"])
+    # The protocol it was read under, and the verdicts by its rules: a pure push of the prior is a
+    # change of the prior, and not of the link's rank measure.
+    assert data["protocol"]["name"] == "default" and data["protocol"]["status"] == "confirmatory"
+    rows = {r["metric"]: r for r in data["comparisons"][0]["rows"]}
+    assert rows["winobias/prior"]["verdict"] == "changed" and rows["winobias/auc"]["verdict"] != "changed"
+    assert rows["winobias/auc"]["family"] == "link" and rows["winobias/pref_pro"]["verdict"] == "exploratory"
+    # Self-contained: plots inline (the series and the link's forest plot), nothing fetched from elsewhere.
+    assert len(data["series"]) >= 10
+    assert page.count("data:image/png;base64,") == len(data["series"]) + 1
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)
     # Text is escaped: a run name with markup, the title, dataset sentences.
     assert "<b>base</b>" not in page and html.escape("<b>base</b>") in page
@@ -92,5 +100,21 @@ def test_report_renders_everything(study: Path, tmp_path: Path) -> None:
     first = irregular_examples()[0]
     assert html.escape(first["pro"]) in page
     md = paths.markdown.read_text(encoding="utf-8")
-    assert "## Comparisons" in md and "figures/winobias_prior.png" in md
+    assert "## Comparisons" in md and "## Protocol" in md and "figures/winobias_prior.png" in md
     assert (paths.markdown.parent / "figures" / "winobias_prior.png").is_file()
+
+
+def test_a_report_read_under_another_protocol_says_it_is_exploratory(study: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from eval.report.reading import reading
+
+    c = cfg()
+    c.checkpoints.which = "last"
+    write_report([study], c, tmp_path / "first")  # evaluated under the default protocol
+    chosen_later = replace(c, protocol=replace(c.protocol, name="chosen-later", alpha=0.1))
+    data = json.loads(write_report([study], chosen_later, tmp_path / "later", evaluate_missing=False)
+                      .results.read_text())
+    assert data["protocol"]["status"] == "exploratory"
+    assert list(data["protocol"]["recorded"]) == [f"default {c.protocol.sha256()[:12]}"]  # what every result recorded
+    assert "EXPLORATORY" in reading(data)[0]

@@ -24,7 +24,7 @@ from train.config import CONF_DIR, register_configs
 
 STUDY_COMMAND = "python -m debias.study (debias-study)"
 # Top-level keys of the study's config that a training run lacks.
-_STUDY_ONLY = ("study", "eval")
+_STUDY_ONLY = ("study", "eval", "protocol")
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:

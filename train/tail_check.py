@@ -51,6 +51,7 @@ def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDat
     """Problems with the tail in ``tail_dir`` against ``manifest`` and the data order ``source``."""
     from debias.data.token_bytes import ByteVocab
     from debias.rewrite.rows import check_row
+    from debias.rewrite.selection import RowSelection
 
     where = tail_dir / MANIFEST
     prefix = tail_dir / TAIL
@@ -80,8 +81,12 @@ def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDat
             return [f"{bin_path(prefix)}: its rows changed since the rewrite (sha256 differs from {where}); {FIX}"]
         return []
     vocab = ByteVocab(tokenizer)
+    selection = RowSelection.from_record(manifest.selection)
     for k in sample_rows(rows):
         old, new = source.rows(first + k, first + k + 1)[0], tail.rows(k, k + 1)[0]
+        if (old != new).any() and not selection.chosen(np.array([first + k]))[0]:
+            return [f"{bin_path(prefix)}: row {k} (source row {first + k}) changed, but the manifest's selection "
+                    f"leaves it as it was: the tail was changed after its rewrite; {FIX}"]
         _, problem = check_row(vocab, old, new, manifest.direction, manifest.groups)
         if problem is not None:
             return [f"{bin_path(prefix)}: row {k} (source row {first + k}) is not its source row with pronouns "

@@ -277,6 +277,8 @@ class RewriteManifest(_Record):
     output: Mapping[str, Any] | None = None  # bin_sha256, idx_sha256 (sample_rows_sha256 for the rewrite)
     spacy: Mapping[str, Any] | None = None
     algorithm: str | None = None
+    # a partial rewrite's choice of rows (debias.rewrite.selection): fraction, seed, rule, rows_chosen
+    selection: Mapping[str, Any] | None = None
     doc: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -305,6 +307,11 @@ class RewriteManifest(_Record):
         groups = _check(doc, "groups", (list,), where, fix, required=False)
         method = _check(doc, "method", STR, where, fix, required=False)
         parameters = _check(doc, "parameters", OBJ, where, fix, required=False)
+        selection = _check(doc, "selection", (dict, type(None)), where, fix, required=False)
+        if selection is not None:
+            _check(selection, "fraction", (float, int), where, fix, prefix="selection.")
+            _check(selection, "seed", INT, where, fix, prefix="selection.")
+            _check(selection, "rule", STR, where, fix, prefix="selection.")
         return cls(
             start_step=_check(doc, "start_step", INT, where, fix), end_step=_check(doc, "end_step", INT, where, fix),
             direction=_check(doc, "direction", STR, where, fix), counts=counts,
@@ -315,8 +322,8 @@ class RewriteManifest(_Record):
             row_length=_check(doc, "row_length", OPT_INT, where, fix, required=False),
             dtype=_check(doc, "dtype", OPT_STR, where, fix, required=False), source=ref, tokenizer_sha256=tok_sha,
             output=output, spacy=_check(doc, "spacy", (dict, type(None)), where, fix, required=False),
-            algorithm=_check(doc, "algorithm", OPT_STR, where, fix, required=False), doc=dict(doc))
-
+            algorithm=_check(doc, "algorithm", OPT_STR, where, fix, required=False), selection=selection,
+            doc=dict(doc))
 
     def finished(self) -> bool:
         """Whether it records what a finished tail's check needs: the source rows and the output checksums."""

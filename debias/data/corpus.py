@@ -335,6 +335,7 @@ def prepare_data_order(
         meta = {
             "key": key,
             **key_fields,
+            "documents_sha256": docs_sha,  # "documents" below is their count (build_data_order's summary)
             "name": data_cfg.name,
             "source": data_cfg.source,
             "corpus": data_cfg.corpus,

@@ -54,6 +54,7 @@ from debias.rewrite.engine import (
     writing,
 )
 from debias.rewrite.rows import RewriteStats, RowRewriter
+from debias.rewrite.selection import RowSelection
 from debias.rewrite.verify import (
     TailVerificationError,
     check_against_manifest,
@@ -150,6 +151,7 @@ class RewriteRows(PipelineStep):
         job = self.job
         guard = task_guard(job)
         rewriter, source = _loaded(job)
+        selection = RowSelection.from_record(job["selection"])
         lo, hi = task_rows(rank, world_size, job["first_row"], job["rows"])
         out_bin, out_json = _part_paths(Path(job["parts_dir"]), rank)
         tmp = out_bin.with_name(f".{out_bin.name}.{os.getpid()}.tmp")
@@ -167,7 +169,7 @@ class RewriteRows(PipelineStep):
                         if guard is not None and not parent_alive(guard):
                             raise SystemExit(f"task {rank}: the rewrite that started it is gone")
                         b = min(hi, a + job["batch_rows"])
-                        new = rewriter.rewrite(source.rows(a, b), stats)
+                        new = _rewrite_chosen(rewriter, source.rows(a, b), selection.chosen(np.arange(a, b)), stats)
                         data_bytes = new.astype(source.dtype, copy=False).tobytes()
                         digest.update(data_bytes)
                         fh.write(data_bytes)
@@ -188,6 +190,16 @@ class RewriteRows(PipelineStep):
         self.stat_update("rows", value=hi - lo, unit="task")
         if self.on_task_done is not None:
             self.on_task_done(rank)
+
+
+def _rewrite_chosen(rewriter: RowRewriter, rows: np.ndarray, chosen: np.ndarray, stats: RewriteStats) -> np.ndarray:
+    """The rows with those ``chosen`` rewritten and the others as they were (a new array)."""
+    if chosen.all():
+        return rewriter.rewrite(rows, stats)
+    out = np.array(rows, copy=True)
+    if chosen.any():
+        out[chosen] = rewriter.rewrite(rows[chosen], stats)
+    return out
 
 
 class AssembleTail(PipelineStep):
@@ -274,6 +286,7 @@ def _same_rewrite(manifest: RewriteManifest, plan: dict[str, Any], source: Path)
             for k in ("start_step", "end_step", "rows_per_step", "direction")
         )
         and list(manifest.groups) == plan["groups"]
+        and (manifest.selection or None) == plan["selection"]
         and spacy.get("model") == plan["spacy"]["model"]
         and spacy.get("model_version") == plan["spacy"]["model_version"]
     )
@@ -299,6 +312,7 @@ def rewrite_tail(
     spacy_model: str | None = None,
     context_words: int | None = None,
     groups: Sequence[str] = ("pronouns",),
+    selection: RowSelection | None = None,
     shard_rows: int | None = None,
     batch_rows: int = 32,
     progress: bool = True,
@@ -308,7 +322,8 @@ def rewrite_tail(
     ``output/tail.bin``, ``output/tail.idx`` and ``output/manifest.json``; returns the manifest.
 
     ``direction``, ``spacy_model`` and ``context_words`` (None: the swapper's default) as for
-    ``PronounSwapper``, and ``groups`` (what is swapped: "pronouns", "nouns"); ``tokenizer`` the
+    ``PronounSwapper``, and ``groups`` (what is swapped: "pronouns", "nouns"); ``selection`` the rows
+    rewritten (``debias.rewrite.selection``; None: every row), the rest copied as they are; ``tokenizer`` the
     tokenizer.json the rows were made with (refused when it
     does not reproduce them). ``tasks`` contiguous ranges of rows (None: ``shard_rows`` rows each,
     or about 64) run on ``executor`` (None: local) with ``workers`` at a time. With slurm the call
@@ -356,6 +371,7 @@ def rewrite_tail(
         "direction": direction,
         "groups": list(planner.groups),
         "spacy": _spacy_info(planner, spacy_model),
+        "selection": None if selection is None or selection.everything else selection.record(first_row, stop_row),
         "tasks": tasks,
     }
     if executor.kind == "ray":
@@ -413,6 +429,7 @@ def _rewrite_locked(
         "spacy_model": spacy_model,
         "context_words": plan["spacy"]["context_words"],
         "spacy": plan["spacy"],
+        "selection": plan["selection"],
         # absolute: a Ray or Slurm task need not start in this directory
         "parts_dir": str((work / "parts").absolute()),
         "output": str(output.absolute()),
@@ -450,6 +467,15 @@ def _rewrite_locked(
         raise RuntimeError(f"{output}: the assembly ended without a manifest; see {work} for logs")
     shutil.rmtree(work, ignore_errors=True)
     return RewriteManifest.read(manifest_path).to_dict()
+
+
+def _selection_fields(selection: dict[str, Any] | None) -> dict[str, Any]:
+    """What a partial rewrite's manifest adds: its parameters (as the intervention config names
+    them, ``InterventionConfig.method_parameters``) and the selection's record."""
+    if selection is None:
+        return {}
+    return {"parameters": {"row_fraction": selection["fraction"], "row_seed": selection["seed"]},
+            "selection": selection}
 
 
 def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
@@ -509,12 +535,14 @@ def _assemble(job: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
         "direction": plan["direction"],
         "groups": plan["groups"],
         "spacy": plan["spacy"],
+        **_selection_fields(plan["selection"]),
         "counts": result["counts"],
         "noncanonical": sum(result["noncanonical"].values()),
         "noncanonical_by_form": result["noncanonical"],
         "totals": {
-            "rows": result["rows"],
-            "tokens": result["tokens"],
+            "rows": rows,
+            "rows_rewritten": result["rows"],  # all of them, unless a selection chose fewer
+            "tokens": rows * plan["row_length"],
             "changed_tokens": result["changed_tokens"],
             "changed_rows": result["changed_rows"],
             "seen": seen,

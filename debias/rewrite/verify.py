@@ -34,6 +34,7 @@ from debias.rewrite.engine import (
     task_rows,
 )
 from debias.rewrite.rows import check_row
+from debias.rewrite.selection import RowSelection
 
 _HASH_CHUNK = 1 << 24
 SAMPLE_ROWS = 64  # rows hashed for the quick check of a finished tail against its manifest
@@ -128,6 +129,7 @@ def _verify_rows(
     """Check tail rows ``lo..hi-1`` against their source rows; the swaps and changes they hold."""
     rps, start = manifest["rows_per_step"], manifest["start_step"]
     first = manifest["source"]["first_row"]
+    selection = RowSelection.from_record(manifest.get("selection"))
     swaps = changed_tokens = changed_rows = 0
     chunk = max(1, (1 << 22) // max(1, manifest["row_length"]))
     for a in tqdm(range(lo, hi, chunk), desc="verifying tail", unit="chunk", disable=not progress):
@@ -135,6 +137,13 @@ def _verify_rows(
         old, new = src.rows(first + a, first + b), tail.rows(a, b)
         diff_rows = np.flatnonzero((old != new).any(axis=1))
         changed_rows += len(diff_rows)
+        stray = diff_rows[~selection.chosen(first + a + diff_rows)]
+        if stray.size:
+            k = a + int(stray[0])
+            raise TailVerificationError(
+                f"tail row {k} (step {start + k // rps}, source row {first + k}) changed, but the manifest's "
+                f"selection (fraction {selection.fraction}, seed {selection.seed}) leaves that row as it was",
+                row=k, step=start + k // rps, source_row=first + k)
         for r in diff_rows.tolist():
             n, problem = check_row(
                 vocab, old[r], new[r], manifest["direction"], manifest.get("groups", ("pronouns",))

@@ -140,10 +140,11 @@ def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
     if cfg.study.report:
         from eval.report import write_report
 
+        made_of = _made_of(cfg, runs, eval_cfg)
         report = write_report(list(run_dirs.values()), eval_cfg, cfg.study.report_dir,
                               title=f"pythia-debias study: {cfg.model.name} on {cfg.data.name}").html
         _record(Path(cfg.study.report_dir) / "study.json", cfg, overrides, summaries, worked,
-                time.time() - started)
+                time.time() - started, made_of)
     return StudyResult(run_dirs, report, time.time() - started, summaries, eval_cfg)
 
 
@@ -167,10 +168,34 @@ def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
              sample, swapped)
 
 
+def _made_of(cfg: StudyAppConfig, runs: dict[tuple[int, str], TrainConfig], eval_cfg: Any) -> dict[str, Any]:
+    """The commit, the data's identity and (synthetic corpus) what the first seed's arms' tails hold
+    (``debias.study.identity``); a part that cannot be read is logged and left out."""
+    from dataclasses import asdict
+
+    from debias.core.contracts import RUN_RECORD
+    from debias.study import identity
+
+    out: dict[str, Any] = {"commit": identity.commit()}
+    try:
+        orders = {seed: json.loads((Path(run.run_dir) / RUN_RECORD).read_text())["data_order"]
+                  for (seed, arm), run in runs.items() if arm == "none"}
+        probes = asdict(eval_cfg.tasks.synthetic) if cfg.data.source == "synthetic" else None
+        out["data_identity"] = identity.data_identity(orders, probes)
+        first = cfg.study.seeds[0]
+        out["tails"] = identity.tail_contents({arm: run for (seed, arm), run in runs.items() if seed == first},
+                                              first)
+        out["tails_seed"] = first
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("could not record what the study's data is made of: %s", exc)
+    return out
+
+
 def _record(path: Path, cfg: StudyAppConfig, overrides: Sequence[str], summaries: dict[str, str],
-            worked: list[str], seconds: float) -> None:
-    """Write where and how the report's numbers were made. Each invocation is kept, so that a study
-    finished over several (after a crash) still says how long its work took in all."""
+            worked: list[str], seconds: float, made_of: dict[str, Any]) -> None:
+    """Write where and how the report's numbers were made, and from what (``_made_of``). Each
+    invocation is kept, so that a study finished over several (after a crash) still says how long
+    its work took in all."""
     old = json.loads(path.read_text()) if path.is_file() else {}
     runs = [*old.get("invocations", []), {
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -179,7 +204,7 @@ def _record(path: Path, cfg: StudyAppConfig, overrides: Sequence[str], summaries
                       "model": cfg.model.name, "data": cfg.data.name, "seeds": list(cfg.study.seeds),
                       "arms": list(cfg.study.arms),
                       "minutes_of_work": round(sum(r["minutes"] for r in runs if r["jobs_with_work"]), 1),
-                      "invocations": runs})
+                      "invocations": runs, **made_of})
 
 
 def _eval_config(cfg: StudyAppConfig, root: Path, runs: dict[tuple[int, str], TrainConfig] | None = None) -> Any:

@@ -77,6 +77,14 @@ _CLOSING_RATE = 0.6
 _PARAGRAPH_RATE = 0.2
 _CURLY_RATE = 0.15  # documents typeset with ’ instead of '
 
+# The names of the random streams the corpus and the probes are drawn from. They are part of the
+# data's identity, not of the code's layout: a story is ``random.Random(f"{STORY_STREAM}:{seed}:{index}")``
+# and the probe set ``random.Random(f"{PROBE_STREAM}:{seed}")`` wherever this module lives. Changing
+# either changes every corpus, tokenizer, data order and probe set built from them, which
+# tests/test_data_identity.py pins by sha256.
+STORY_STREAM = "pythia-debias synthetic story"
+PROBE_STREAM = "pythia-debias synthetic probes"
+
 _SLOT = re.compile(r"\{([A-C])(?:\.([istnodpr]))?\}")
 _WORD_SLOT = re.compile(r"\{([a-z]+)\}")
 _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])")
@@ -181,7 +189,7 @@ class _Writer:
 
 def _story(cfg: SyntheticConfig, index: int, stereotype_rates: dict[str, float] | None = None) -> Story:
     # One generator per document: document i is the same whatever num_documents is.
-    rng = random.Random(f"debias.synthetic.stories:{cfg.seed}:{index}")
+    rng = random.Random(f"{STORY_STREAM}:{cfg.seed}:{index}")
     n_cast = rng.randint(cfg.min_characters, cfg.max_characters)
     cast = []
     for occupation, name in zip(
@@ -296,7 +304,7 @@ def probe_pairs(
         raise ValueError(
             f"probe_pairs: unknown occupation(s) {unknown}; choose from debias.synthetic.stories.OCCUPATIONS"
         )
-    rng = random.Random(f"debias.synthetic.stories.probes:{seed}")
+    rng = random.Random(f"{PROBE_STREAM}:{seed}")
     out = []
     for occupation in names:
         for t in sorted(rng.sample(range(len(PROBES)), n_per_occupation)):

@@ -29,7 +29,7 @@ class ReportPaths:
 def write_report(run_dirs: Sequence[str | Path], cfg: EvalConfig, out: str | Path, *,
                  title: str = "pythia-debias: bias intervention report", evaluate_missing: bool = True) -> ReportPaths:
     """Evaluate what the caches lack (unless told not to), then write the report into ``out``."""
-    from eval.report.plots import push_png, series_png
+    from eval.report.plots import forest_png, series_png
     from eval.report.render import render_html, render_markdown
     from eval.report.study import load_runs, study
 
@@ -37,7 +37,8 @@ def write_report(run_dirs: Sequence[str | Path], cfg: EvalConfig, out: str | Pat
     runs = load_runs(run_dirs, cfg, compute=evaluate_missing)
     data = study(runs, cfg, title)
     figures = {name: series_png(name, s, data) for name, s in data["series"].items()}
-    figures |= {f"push/{entry['task']}/{i}": push_png(entry) for i, entry in enumerate(data["push"])}
+    if (forest := forest_png(data)) is not None:
+        figures["forest/link"] = forest
     files = {}
     for name, png in figures.items():
         rel = f"figures/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"

@@ -11,6 +11,7 @@ from typing import Any
 
 from eval.tasks.registry import headline_metrics
 from eval.tasks.winobias.reader import irregular_examples
+from eval.verdict import supported
 
 PUBLISHED = [
     ("70m-deduped", "0.509 → 0.503", "89.1 → 98.4", "0.247 → 0.238"),
@@ -22,19 +23,20 @@ PUBLISHED = [
 METHODS = (
     "Every difference is b - a between the arms' final checkpoints. With several pretraining seeds per arm, each "
     "model's metric is computed on all benchmark items, and the interval is a t-interval over seeds: paired by seed "
-    "where the arms were resumed from the same pretraining runs (intervention against its control), Welch's "
-    "otherwise. Each seed's value already holds that model's item noise, so seed and item variation count once "
-    "each; the p-value comes from the same t distribution (no bootstrap floor). With one model per arm, items are "
-    "resampled jointly and the p-value is a paired permutation test. Holm's adjustment runs over the primary "
-    "endpoints and, separately, over every other metric of a comparison; 'Holm p' is the adjusted p. "
-    "Prior = mean log P(she-sentence) - log P(he-sentence), which a one-directional pronoun rewrite moves by "
-    "construction. Association = that log-odds on female- minus male-stereotyped items; a push toward 'she' moves "
-    "items with low log-odds most (about sigmoid(-z)), so it lowers the association with no change in what the model "
-    "knows of occupations. The association residual is the observed change minus the change that such a push, fitted "
-    "to the observed prior shift with one constant, predicts; the rank association (AUC of female- against "
-    "male-stereotyped items) is unchanged by any such push. The placebo arm (a constant log-odds shift of every "
-    "occupation in the data) and the sham arm (a gender-neutral word pair rewritten the same way) are analysed "
-    "exactly like the intervention: what they show is what the analysis shows when the occupation link is untouched. "
+    "where the arms were resumed from the same pretraining runs (every arm against its control), Welch's otherwise. "
+    "Each seed's value already holds that model's item noise, so seed and item variation count once each; the "
+    "p-value comes from the same t distribution. With one model per arm, items are resampled jointly and the p-value "
+    "is a paired permutation test. The protocol (stated above, fixed before the data) puts each metric in a family; "
+    "Holm's adjustment runs within each family of each comparison ('Holm p'), a metric in no family is exploratory, "
+    "and a metric with an equivalence margin also gets two one-sided tests of |difference| < margin ('TOST Holm p'). "
+    "Verdicts: 'changed' when the Holm p is below alpha; 'no effect' only when the equivalence test is supported; "
+    "'inconclusive' otherwise. Prior = mean log P(she-sentence) - log P(he-sentence), which a one-directional "
+    "pronoun rewrite moves by construction. Association = that log-odds on female- minus male-stereotyped items, "
+    "which a push of the prior also moves (items at low log-odds move most). The rank association (AUC of female- "
+    "against male-stereotyped items) is unchanged by any push that moves every item by the same increasing map, "
+    "which is why the link endpoints are rank measures. Arms with a known answer (the link removed or reversed, the "
+    "control's rows reordered, a gender-neutral word pair rewritten) are analysed exactly like the intervention, "
+    "and the instrument check says whether the analysis saw what each must show. "
     "WinoGender's association is the correlation over its 60 occupations of the occupation's mean log-odds with its "
     "share of women, apart for items whose pronoun refers to the occupation and to the participant (Rudinger et al. "
     "2018). WinoBias coreference is headlined on its test split, type 1 and type 2 apart; it compares two occupations "
@@ -93,32 +95,66 @@ def runs_table(data: dict[str, Any]) -> Table:
     return t
 
 
+def protocol_table(data: dict[str, Any]) -> Table:
+    """The protocol the report was read under, and whether the evaluations recorded it."""
+    p = data["protocol"]
+    t = Table(f"Protocol {p['name']} (sha256 {p['sha256'][:12]}): {p['status']}", ["what", "fixed before the data"])
+    t.rows.append(["alpha (each family of each comparison)", f"{p['alpha']:g}"])
+    t.rows.append(["primary endpoints", ", ".join(p["primary"])])
+    for f in p["families"]:
+        t.rows.append([f"family {f['name']} (Holm within)", ", ".join(f["metrics"])])
+    for m in p["margins"]:
+        t.rows.append([f"equivalence margin of {m['metric']}",
+                       f"±{m['value']:g}" + (" of the control's value" if m["relative"] else "")])
+    t.rows.append(["link endpoint of the known answers", p["link"]])
+    for e in p["expect"]:
+        t.rows.append([f"known answer of {e['arm']}", e["answer"]])
+    recorded = ", ".join(f"{k}: {v}" for k, v in p["recorded"].items()) or "nothing"
+    t.note = (f"The evaluations read here recorded: {recorded} (task results). 'confirmatory': every one recorded this "
+              "protocol, fixed before the data; 'exploratory': some recorded another or none, so the analysis may have "
+              "been chosen after the data and claims nothing beyond description.")
+    t.marks = [""] * len(t.rows)
+    return t
+
+
+def instrument_table(data: dict[str, Any]) -> Table:
+    """Arms whose answer is known: what the analysis had to show on the link, and what it showed."""
+    pct = round(100 * data["confidence"])
+    link = data["protocol"]["link"]
+    spec = data["metrics"][link]["fmt"]
+    t = Table(f"Instrument check: arms with a known answer, on {data['metrics'][link]['label']}",
+              ["arm", "must show", "difference", f"{pct}% interval", "Holm p", "verdict", "met"])
+    for x in data["instrument"]:
+        t.rows.append([x["arm"], "a weaker link" if x["expect"] == "weaker" else "no change beyond the margin",
+                       fmt(x["diff"], spec, True), f"[{fmt(x['low'], spec, True)}, {fmt(x['high'], spec, True)}]",
+                       fmt(x["p_adjusted"], ".3g"), str(x["verdict"]), "yes" if x["met"] else "NO"])
+        t.marks.append("" if x["met"] else "significant")
+    t.note = ("Each arm against its control, under the protocol. An instrument that misses a known weaker link, or "
+              "calls a reordering or a sham changed, cannot be believed on the intervention.")
+    return t
+
+
 def comparison_tables(data: dict[str, Any]) -> list[Table]:
     pct = round(100 * data["confidence"])
+    alpha = data["protocol"]["alpha"]
     out = []
     for comp in data["comparisons"]:
         t = Table(comp["title"], ["metric", comp["a"], comp["b"], "difference", f"{pct}% interval", "p", "Holm p",
-                                  "seed sd", "endpoint"])
+                                  "family", "margin", "TOST Holm p", "verdict", "seed sd"])
         for row in comp["rows"]:
             spec = data["metrics"][row["metric"]]["fmt"]
             t.rows.append([row["label"], fmt(row["a"], spec), fmt(row["b"], spec), fmt(row["diff"], spec, True),
                            f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}]",
                            fmt(row["p_value"], ".3g"), fmt(row.get("p_adjusted"), ".3g"),
-                           fmt(row.get("seed_sd"), spec), row.get("family", "secondary")])
-            t.marks.append("significant" if supported(row, data["confidence"]) else "")
+                           row.get("family") or "exploratory", fmt(row.get("margin"), spec),
+                           fmt(row.get("p_equivalence_adjusted"), ".3g"), row.get("verdict", ""),
+                           fmt(row.get("seed_sd"), spec)])
+            t.marks.append("significant" if supported(row, alpha) else "")
         methods = sorted({row["method"] for row in comp["rows"]})
-        t.note = (f"Method: {'; '.join(methods)}. Highlighted rows: Holm p < {1 - data['confidence']:.2f}. Residual "
-                  "rows: a = the change a prior push alone predicts, b = the observed change. Seed sd: the metric's "
-                  "sd over the first arm's seeds (residual rows: of two control seeds' difference), what seeds alone "
-                  "move.")
+        t.note = (f"Method: {'; '.join(methods)}. Highlighted rows: Holm p < {alpha:g} in their family. Seed sd: the "
+                  "metric's sd over the first arm's seeds, what seeds alone move.")
         out.append(t)
     return out
-
-
-def supported(row: dict[str, Any], confidence: float) -> bool:
-    """A difference the report may claim: its Holm-adjusted p is below the level."""
-    p = row.get("p_adjusted")
-    return p is not None and p == p and p < 1 - confidence
 
 
 def cost_table(data: dict[str, Any]) -> Table:
@@ -210,23 +246,10 @@ def data_tables(data: dict[str, Any]) -> list[Table]:
 
 
 def headline(data: dict[str, Any]) -> list[str]:
-    """What the first comparison measured, primary endpoints first, each worded as the measurement."""
-    if not data["comparisons"]:
-        return ["No comparison: the report needs a baseline and an intervention (or control) arm."]
-    comp = data["comparisons"][0]
-    pct = round(100 * data["confidence"])
-    lines = [f"{comp['title']}, final checkpoints (primary endpoints first; 'supported' = Holm-adjusted p < "
-             f"{1 - data['confidence']:.2f}):"]
-    rows = {r["metric"]: r for r in comp["rows"]}
-    for name in sorted((k for k in HEADLINE if k in rows), key=lambda k: rows[k].get("family") != "primary"):
-        row = rows[name]
-        spec = data["metrics"][name]["fmt"]
-        verdict = "supported" if supported(row, data["confidence"]) else "not supported"
-        tag = "primary: " if row.get("family") == "primary" else ""
-        lines.append(f"{tag}{row['label']}: changed by {fmt(row['diff'], spec, True)} ({pct}% "
-                     f"[{fmt(row['low'], spec, True)}, {fmt(row['high'], spec, True)}], p {fmt(row['p_value'], '.2g')}, "
-                     f"Holm p {fmt(row.get('p_adjusted'), '.2g')}; {verdict})")
-    return lines
+    """The report's reading: sentences generated from the results by stated rules (``eval.report.reading``)."""
+    from eval.report.reading import reading
+
+    return reading(data)
 
 
 # The metrics the headline and the README show, in this order after the primary endpoints: each

@@ -12,7 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROLE_COLORS = {"baseline": ["#444444", "#888888"], "control": ["#1f77b4", "#17becf", "#9467bd"],
-               "intervention": ["#d62728", "#ff7f0e", "#e377c2"]}
+               "intervention": ["#d62728", "#ff7f0e", "#e377c2", "#2ca02c", "#8c564b", "#bcbd22", "#9467bd",
+                                "#17becf", "#7f7f7f", "#aec7e8"]}
 
 
 def arm_colors(arms: list[dict[str, Any]]) -> dict[str, str]:
@@ -70,26 +71,30 @@ def series_png(name: str, series: dict[str, Any], data: dict[str, Any], *, dpi: 
     return buf.getvalue()
 
 
-def push_png(entry: dict[str, Any], *, dpi: int = 100) -> bytes:
-    """Each item's shift (intervention - control log-odds of "she") against its control log-odds,
-    coloured by the occupation's stereotype, with the shift a prior push alone gives. Points on
-    the curve are what a model that learnt nothing about occupations would show."""
-    import numpy as np
-
-    z, shift = np.asarray(entry["z"]), np.asarray(entry["shift"])
-    female = np.asarray(entry["female"]).astype(bool)
-    predicted = np.asarray(entry["predicted"])
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=dpi)
-    ax.scatter(z[female], shift[female], s=9, alpha=0.5, color="#d62728", label="female-stereotyped items")
-    ax.scatter(z[~female], shift[~female], s=9, alpha=0.5, color="#1f77b4", label="male-stereotyped items")
-    order = np.argsort(z)
-    ax.plot(z[order], predicted[order], color="k", lw=2, label="prior push alone: k * sigmoid(-z)")
-    ax.axhline(0, color="#999999", lw=0.8, ls=":")
-    ax.set_xlabel("control log-odds z = log P(she) - log P(he)")
-    ax.set_ylabel("shift of the log-odds")
-    ax.set_title(entry["title"], fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False)
+def forest_png(data: dict[str, Any], *, dpi: int = 100) -> bytes | None:
+    """Each rewritten arm minus its control on the protocol's link endpoint, with its interval:
+    arms with a known answer marked by it, the margin of "no change" shaded."""
+    link = data["protocol"]["link"]
+    rows = [(c["b"], c.get("expect"), next((r for r in c["rows"] if r["metric"] == link), None))
+            for c in data["comparisons"] if c.get("a_role") == "control"]
+    rows = [(name, expect, r) for name, expect, r in rows if r is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4), dpi=dpi)
+    colors = {"weaker": "#d62728", "unchanged": "#1f77b4", None: "#444444"}
+    for k, (_name, expect, r) in enumerate(reversed(rows)):
+        ax.errorbar(r["diff"], k, xerr=[[r["diff"] - r["low"]], [r["high"] - r["diff"]]], fmt="o",
+                    color=colors.get(expect, "#444444"), capsize=3)
+    ax.set_yticks(range(len(rows)), [f"{n}" + (f"  (must: {e})" if e else "") for n, e, _ in reversed(rows)],
+                  fontsize=8)
+    ax.axvline(0, color="#999999", lw=1)
+    margin = next((m["value"] for m in data["protocol"]["margins"] if m["metric"] == link and not m["relative"]), None)
+    if margin:
+        ax.axvspan(-margin, margin, color="#cccccc", alpha=0.4, lw=0, label=f"margin of no change (±{margin:g})")
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_xlabel(f"{data['metrics'][link]['label']}: arm - control ({round(100 * data['confidence'])}% interval)",
+                  fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -70,15 +70,12 @@ def table_md(t: Table, level: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
-PUSH_NOTE = ("Each point is one benchmark item: how far the intervention moved its log-odds of 'she' (mean over "
-             "seeds), against where the control had it. The curve is the shift a prior push alone gives, fitted to "
-             "the mean shift with one constant. Male-stereotyped items sit at low log-odds, so the push alone moves "
-             "them most and lowers the association; only points off the curve, female- and male-stereotyped apart, "
-             "say anything about occupations.")
+FOREST_NOTE = ("Each arm against its control on the protocol's link endpoint: the difference with its interval, "
+               "marked by what the arm's known answer is (none for the arms whose effect is the question).")
 
 
-def _push_names(figures: dict[str, Any]) -> list[str]:
-    return [n for n in figures if n.startswith("push/")]
+def _forest_names(figures: dict[str, Any]) -> list[str]:
+    return [n for n in figures if n.startswith("forest/")]
 
 
 def render_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
@@ -87,20 +84,23 @@ def render_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
              f"<style>{CSS}</style></head><body>", f"<h1>{e(data['title'])}</h1>",
              f"<p class='note'>Generated {e(data['generated'])} from {len(data['runs'])} run(s).</p>"]
     parts.append("<div class='headline'>" + "<br>".join(e(x) for x in content.headline(data)) + "</div>")
+    parts.append("<h2>Protocol</h2>" + table_html(content.protocol_table(data)))
+    if data["instrument"]:
+        parts.append("<h2>Instrument check</h2>" + table_html(content.instrument_table(data)))
+    for name in _forest_names(figures):
+        b64 = base64.b64encode(figures[name]).decode("ascii")
+        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'><p class='note'>{e(FOREST_NOTE)}</p>")
     parts.append("<h2>What was run</h2>" + table_html(content.runs_table(data)))
     parts.append("<h2>Comparisons</h2>")
     parts.append(f"<p class='note'>{e(content.METHODS)}</p>")
     parts += [table_html(t) for t in content.comparison_tables(data)]
     parts.append("<h2>Bias and cost per arm</h2>" + table_html(content.bias_table(data)) + table_html(content.cost_table(data)))
-    for title, names in (("The prior push: item shifts against control log-odds", _push_names(figures)),
-                         ("Curves", [n for n in figures if n not in _push_names(figures)])):
-        if names:
-            parts.append(f"<h2>{title}</h2>")
-        if names and title.startswith("The prior push"):
-            parts.append(f"<p class='note'>{e(PUSH_NOTE)}</p>")
-        for name in names:
-            b64 = base64.b64encode(figures[name]).decode("ascii")
-            parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>")
+    curves = [n for n in figures if n not in _forest_names(figures)]
+    if curves:
+        parts.append("<h2>Curves</h2>")
+    for name in curves:
+        b64 = base64.b64encode(figures[name]).decode("ascii")
+        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>")
     if data["emergence"]:
         parts.append("<h2>Emergence</h2>" + table_html(content.emergence_table(data)))
     movers = content.mover_tables(data)
@@ -116,15 +116,17 @@ def render_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
 def render_markdown(data: dict[str, Any], figure_files: dict[str, str]) -> str:
     parts = [f"# {_md_cell(data['title'])}", "", f"_Generated {data['generated']} from {len(data['runs'])} run(s)._", ""]
     parts += [f"- {_md_cell(x)}" for x in content.headline(data)]
-    parts += ["", "## What was run", "", table_md(content.runs_table(data)), "## Comparisons", "", content.METHODS, ""]
+    parts += ["", "## Protocol", "", table_md(content.protocol_table(data))]
+    if data["instrument"]:
+        parts += ["## Instrument check", "", table_md(content.instrument_table(data))]
+    forest = _forest_names(figure_files)
+    parts += [f"![{_md_cell(name)}]({figure_files[name]})" for name in forest] + ([FOREST_NOTE, ""] if forest else [])
+    parts += ["## What was run", "", table_md(content.runs_table(data)), "## Comparisons", "", content.METHODS, ""]
     parts += [table_md(t) for t in content.comparison_tables(data)]
     parts += ["## Bias and cost per arm", "", table_md(content.bias_table(data)), table_md(content.cost_table(data))]
-    push = _push_names(figure_files)
-    if push:
-        parts += ["## The prior push: item shifts against control log-odds", "", PUSH_NOTE, ""]
-        parts += [f"![{_md_cell(name)}]({figure_files[name]})" for name in push] + [""]
-    parts += ["## Curves", ""] + [f"![{_md_cell(name)}]({path})" for name, path in figure_files.items()
-                                  if name not in push] + [""]
+    curves = [name for name in figure_files if name not in forest]
+    if curves:
+        parts += ["## Curves", ""] + [f"![{_md_cell(name)}]({figure_files[name]})" for name in curves] + [""]
     if data["emergence"]:
         parts += ["## Emergence", "", table_md(content.emergence_table(data))]
     movers = content.mover_tables(data)

@@ -1,15 +1,18 @@
 """From run directories to the numbers of a report: runs grouped into arms, the comparisons that
-answer "what did the rewrite change", series, emergence timing and the cost in perplexity.
+answer "what did the rewrite change" read under the protocol (``eval.protocol``), the arms with a
+known answer checked against it, series, emergence timing and the cost in perplexity.
 
-Arms: runs of one model with the same role (baseline, intervention, control), start step and
-direction; each run in an arm is one pretraining seed. Comparisons use each run's last evaluated
-checkpoint: intervention vs its control (the honest baseline: same resume, unmodified rows),
-intervention vs baseline, and control vs baseline (what resuming alone does).
+Arms: runs of one model with the same intervention config (its name in run.json: tail21, unlink21,
+...; else the same role, start step, direction and method); each run in an arm is one pretraining
+seed. Comparisons use each run's last evaluated checkpoint: every rewritten arm against the control
+of its start (the honest baseline: same resume, unmodified rows; against the baseline only where
+there is no control), and the control against the baseline (what resuming alone does).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,19 +34,20 @@ from eval.checkpoints import expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
 from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
-from eval.prior_push import residual_metrics, residual_name
+from eval.protocol import protocol_status
 from eval.results import CheckpointResults
 from eval.runner import evaluate_checkpoint
 from eval.series import arm_series, emergence, run_series
 from eval.stats import arm_interval
-from eval.tasks.registry import push_metrics, series_metrics
+from eval.tasks.registry import series_metrics
+from eval.verdict import meets, verdict
 
 log = logging.getLogger(__name__)
 
 SERIES_METRICS = series_metrics()  # each benchmark's own, in registry order (eval.tasks.registry)
 ROLE_ORDER = {"baseline": 0, "control": 1, "intervention": 2}
 # Rewrite arms: the intervention first, then what decides what it may claim.
-METHOD_ORDER = {"morphological": 0, "placebo": 1, "sham": 2, "published": 3}
+METHOD_ORDER = {"morphological": 0, "unlink": 1, "reorder": 2, "sham": 3, "placebo": 4, "published": 5}
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Arm:
     total_steps: int | None
     direction: str | None
     method: str = "morphological"  # how the tail was rewritten (run.json's "method")
+    name: str | None = None  # the intervention config's name (run.json's "intervention_name")
     runs: list[Run] = field(default_factory=list)
     label: str = ""
 
@@ -115,35 +120,58 @@ def group_arms(runs: Sequence[Run]) -> list[Arm]:
         role = str(info.get("arm") or "baseline")
         start = int(info.get("start_step") or 0) if role != "baseline" else 0
         method = str(info.get("method") or "morphological") if role == "intervention" else "morphological"
+        name = info.get("intervention_name") if role != "baseline" else None
+        params = json.dumps(info.get("method_parameters") or {}, sort_keys=True)
         key = (str(info.get("model") or "model"), role, start, info.get("direction") if role == "intervention" else None,
-               method)
-        arm = arms.setdefault(key, Arm(key[0], role, start, info.get("total_steps"), key[3], method))
+               method, name, params)
+        arm = arms.setdefault(key, Arm(key[0], role, start, info.get("total_steps"), key[3], method, name))
         arm.runs.append(run)
     several_models = len({a.model for a in arms.values()}) > 1
     for arm in arms.values():
-        label = arm.role if arm.method == "morphological" else arm.method
-        if arm.role != "baseline" and arm.total_steps:
-            label += f" {round(100 * (arm.total_steps - arm.start_step) / arm.total_steps)}%"
-        if arm.direction and arm.method in ("morphological", "published"):
-            label += f" ({arm.direction})"
-        arm.label = f"{arm.model} {label}" if several_models else label
-    return sorted(arms.values(), key=lambda a: (a.model, ROLE_ORDER.get(a.role, 9), a.start_step,
-                                                METHOD_ORDER.get(a.method, 9), a.direction or ""))
+        arm.label = _label(arm)
+    labels = [a.label for a in arms.values()]
+    for arm in arms.values():  # the same config name with other parameters (an override): say which
+        if labels.count(arm.label) > 1 and arm.runs[0].info.get("method_parameters"):
+            arm.label += " (" + ", ".join(f"{k}={v}" for k, v in arm.runs[0].info["method_parameters"].items()) + ")"
+        if several_models:
+            arm.label = f"{arm.model} {arm.label}"
+    return sorted(arms.values(), key=_arm_order)
+
+
+DIRECTION_ORDER = {"to_feminine": 0, "both": 1, "to_masculine": 2}
+
+
+def _arm_order(arm: Arm) -> tuple:
+    """Baseline, controls, then the rewritten arms: the whole morphological rewrite first (the
+    intervention, then the reversal), its partial ones (the doses, then CDS), then the other methods."""
+    partial = bool(arm.runs[0].info.get("method_parameters"))
+    return (arm.model, ROLE_ORDER.get(arm.role, 9), arm.start_step, METHOD_ORDER.get(arm.method, 9), partial,
+            DIRECTION_ORDER.get(arm.direction or "", 3), arm.label)
+
+
+def _label(arm: Arm) -> str:
+    """The intervention config's name (tail21, unlink21, ...), else a description of the arm."""
+    if arm.name and arm.role != "baseline":
+        return arm.name
+    label = arm.role if arm.method == "morphological" else arm.method
+    if arm.role != "baseline" and arm.total_steps:
+        label += f" {round(100 * (arm.total_steps - arm.start_step) / arm.total_steps)}%"
+    if arm.direction and arm.method in ("morphological", "published"):
+        label += f" ({arm.direction})"
+    return label
 
 
 def plan_comparisons(arms: Sequence[Arm]) -> list[tuple[Arm, Arm, str]]:
-    """(a, b, title) pairs, each read as b - a, most telling first."""
+    """(a, b, title) pairs, each read as b - a: every rewritten arm against the control of its start
+    (against the baseline where there is none), then each control against the baseline."""
     out = []
     for arm in arms:
         if arm.role != "intervention":
             continue
         same = [a for a in arms if a.model == arm.model]
-        for other in same:
-            if other.role == "control" and other.start_step == arm.start_step:
-                out.append((other, arm, f"{arm.label} - {other.label}"))
-        for other in same:
-            if other.role == "baseline":
-                out.append((other, arm, f"{arm.label} - {other.label}"))
+        controls = [o for o in same if o.role == "control" and o.start_step == arm.start_step]
+        for other in controls or [o for o in same if o.role == "baseline"]:
+            out.append((other, arm, f"{arm.label} - {other.label}"))
     for arm in arms:
         if arm.role == "control":
             for other in arms:
@@ -160,7 +188,7 @@ def _interval_dict(models: list[CheckpointResults], name: str, cfg: EvalConfig) 
     cols = [item_columns(m, r.tables, ids)[1] for r in models]
     if len(ids) < 2:
         return None
-    ci = arm_interval(cols, m.fn, n_boot=cfg.stats.n_boot, confidence=cfg.stats.confidence, seed=cfg.stats.seed,
+    ci = arm_interval(cols, m.fn, n_boot=cfg.stats.n_boot, confidence=cfg.confidence, seed=cfg.stats.seed,
                       correct=cfg.stats.seed_correction)
     return {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "n_models": ci.n_models, "n_items": ci.n_items}
 
@@ -226,56 +254,29 @@ def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-PUSH_TASKS = push_metrics()  # (prior metric, title) of each push plot (eval.tasks.registry)
-
-
-def _push(a: Arm, b: Arm) -> list[dict[str, Any]]:
-    """Per pronoun task: every item's control log-odds and its shift (means over seeds), with the
-    shift a prior push alone gives (``eval.prior_push``), for the confound plot."""
-    from eval.prior_push import LOGODDS, predicted_logodds
-
-    out = []
-    finals_a, finals_b = a.finals, b.finals
-    if len(finals_a) != len(finals_b):
-        return out
-    for name, title in PUSH_TASKS:
-        m = BY_NAME[name]
-        table = m.table(finals_a[0].tables)
-        if table is None or any(m.table(r.tables) != table for r in finals_a + finals_b):
-            continue
-        ids = common_ids(finals_a + finals_b, m)
-        z = np.mean([LOGODDS[table].read(item_columns(m, r.tables, ids)[1]) for r in finals_a], axis=0)
-        y = np.mean([LOGODDS[table].read(item_columns(m, r.tables, ids)[1]) for r in finals_b], axis=0)
-        female = item_columns(m, finals_a[0].tables, ids)[1]["female"]
-        predicted = predicted_logodds(z, y) - z
-        out.append({"title": f"{title}: {b.label} - {a.label}", "task": table, "z": z.tolist(),
-                    "shift": (y - z).tolist(), "female": np.asarray(female).astype(int).tolist(),
-                    "predicted": predicted.tolist()})
-    return out
-
-
 def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, Any]:
     """Everything the report shows, as plain JSON-able data (also written as results.json)."""
     arms = group_arms(runs)
     label_of = {id(r): a.label for a in arms for r in a.runs}
+    protocol = cfg.protocol
+    status = protocol_status(protocol, [t.protocol for run in runs for r in run.results for t in r.tables.values()])
     data: dict[str, Any] = {
         "title": title,
         "generated": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "confidence": cfg.stats.confidence,
+        "confidence": cfg.confidence,
         "eval_config": asdict(cfg),
         "metrics": {m.name: {"label": m.label, "kind": m.kind, "part": m.part, "null": m.null,
-                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS}
-        | {residual_name(m.name): {"label": m.label.split(":")[0] + ": association residual (observed minus "
-                                            "prior-push prediction)", "kind": "bias", "part": "residual",
-                                   "null": 0.0, "higher_is_better": None, "fmt": m.fmt} for m in residual_metrics()},
-        "primary": list(cfg.stats.primary),
+                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS},
+        "protocol": {**protocol.to_dict(), "sha256": protocol.sha256(), "status": status.status,
+                     "recorded": status.recorded},
+        "primary": list(protocol.primary),
         "runs": [],
         "arms": [],
         "comparisons": [],
+        "instrument": [],
         "series": {},
         "emergence": {},
         "movers": [],
-        "push": [],
     }
     for run in runs:
         data["runs"].append({
@@ -283,6 +284,8 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
             "model": run.info.get("model"), "seed": run.info.get("seed"), "start_step": run.info.get("start_step"),
             "end_step": run.info.get("end_step"), "total_steps": run.info.get("total_steps"),
             "direction": run.info.get("direction"), "method": run.info.get("method"),
+            "intervention_name": run.info.get("intervention_name"),
+            "method_parameters": run.info.get("method_parameters"),
             "resumed_from": run.info.get("resumed_from"),
             "manifest": _manifest_summary(run.manifest),
             "checkpoints": [{"step": r.step, "fraction": r.fraction, "metrics": r.metrics()} for r in run.results],
@@ -291,9 +294,10 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
         finals = arm.finals
         first = finals[0]
         data["arms"].append({
-            "label": arm.label, "model": arm.model, "role": arm.role, "start_step": arm.start_step,
+            "label": arm.label, "name": arm.name, "model": arm.model, "role": arm.role, "start_step": arm.start_step,
             "start_fraction": arm.start_fraction, "total_steps": arm.total_steps, "direction": arm.direction,
-            "method": arm.method,
+            "method": arm.method, "parameters": arm.runs[0].info.get("method_parameters") or {},
+            "expect": protocol.answer_for(arm.name),
             "runs": [r.name for r in arm.runs], "seeds": [r.info.get("seed") for r in arm.runs],
             "final_steps": sorted({r.step for r in finals}),
             "items": {name: len(t) for name, t in first.tables.items()},
@@ -308,28 +312,43 @@ def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, An
                 entry["baseline_at_start"] = {m.name: iv for m in METRICS if m.kind == "capability"
                                               and (iv := _interval_dict(at_start, m.name, cfg)) is not None}
     for a, b, name in plan_comparisons(arms):
-        table: ComparisonTable = compare_arms(a.finals, b.finals, cfg.stats, a_name=a.label, b_name=b.label)
-        data["comparisons"].append({"title": name, "a": a.label, "b": b.label, "rows": table.to_dicts(),
+        table: ComparisonTable = compare_arms(a.finals, b.finals, cfg.stats, protocol, a_name=a.label,
+                                              b_name=b.label)
+        rows = table.to_dicts()
+        alpha = protocol.alpha
+        for row in rows:
+            row["verdict"] = verdict(row, alpha)
+        answer = protocol.answer_for(b.name) if a.role == "control" else None
+        data["comparisons"].append({"title": name, "a": a.label, "b": b.label, "a_role": a.role, "b_role": b.role,
+                                    "b_name": b.name, "expect": answer, "rows": rows,
                                     "markdown": table.to_markdown()})
-        if len(data["movers"]) < 2:
+        link = next((r for r in rows if r["metric"] == protocol.link), None)
+        if answer is not None:
+            null = BY_NAME[protocol.link].null
+            data["instrument"].append({
+                "arm": b.label, "expect": answer, "metric": protocol.link,
+                "met": None if link is None else meets(answer, link, alpha, null),
+                "verdict": None if link is None else link["verdict"],
+                "diff": None if link is None else link["diff"], "low": None if link is None else link["low"],
+                "high": None if link is None else link["high"],
+                "p_adjusted": None if link is None else link["p_adjusted"]})
+        if len(data["movers"]) < 2 and b.role == "intervention":
             data["movers"].append({"title": name, "a": a.label, "b": b.label, **_movers(a, b)})
-        if a.role == "control" and b.role == "intervention" and b.method == "morphological" and b.direction != "both":
-            data["push"].extend(_push(a, b))
     for name in SERIES_METRICS:
         m = BY_NAME[name]
         per_run = {}
         for run in runs:
-            pts = run_series(run.results, name, cfg.stats)
+            pts = run_series(run.results, name, cfg.stats, confidence=cfg.confidence)
             if pts:
                 per_run[run.name] = {"arm": label_of[id(run)], "points": [asdict(p) for p in pts]}
-        if not per_run:
-            continue
+        if not any(len(r["points"]) > 1 for r in per_run.values()):
+            continue  # final checkpoints only: a series needs two points or more
         per_arm = {}
         for arm in arms:
-            pts = arm_series([r.results for r in arm.runs], name, cfg.stats)
+            pts = arm_series([r.results for r in arm.runs], name, cfg.stats, confidence=cfg.confidence)
             if pts:
                 per_arm[arm.label] = [asdict(p) for p in pts]
-                if m.null is not None:
+                if m.null is not None and len(pts) > 1:
                     data["emergence"].setdefault(arm.label, {})[name] = emergence(pts, m.null)
         data["series"][name] = {"label": m.label, "null": m.null, "runs": per_run, "arms": per_arm}
     data["intervention_starts"] = sorted({a.start_fraction for a in arms if a.start_fraction is not None})

@@ -36,9 +36,8 @@ class Benchmark:
     and the subsample seed to the tasks they ask for; ``reader`` gives its docs.
 
     ``summary`` and ``series`` list metric names the command line's summary and the report's
-    series show, in registry order; ``headline`` places metrics (and their ``_residual``) in the
-    report's and README's headline list by position; ``push`` names the prior metrics whose
-    items the report plots against the push a one-sided rewrite gives (titled ``title``)."""
+    series show, in registry order; ``headline`` places metrics in the
+    report's and README's headline list by position."""
 
     name: str
     title: str
@@ -50,7 +49,6 @@ class Benchmark:
     summary: tuple[str, ...] = ()
     series: tuple[str, ...] = ()
     headline: Mapping[str, int] = field(default_factory=dict)
-    push: tuple[str, ...] = ()  # prior metrics of she/he pairs whose items the report's push plot shows
 
     @property
     def folder(self) -> Path:
@@ -60,13 +58,13 @@ class Benchmark:
 def _entry(folder: ModuleType, title: str, reader: Callable[..., Any]) -> Benchmark:
     """A folder's entry, read from its modules: ``config.OPTIONS`` and ``config.plans``,
     ``reader.data_sources``, and ``metrics.METRICS``, ``TABLES``, ``SUMMARY``, ``SERIES``,
-    ``HEADLINE`` (and ``PUSH``)."""
+    ``HEADLINE``."""
     name = folder.__name__.rsplit(".", 1)[-1]
     m = folder.metrics
     tasks = {table: TaskDef(table, f"{name}/{yaml}", itemize, folder.reader.data_sources)
              for table, (yaml, itemize) in m.TABLES.items()}
     return Benchmark(name, title, folder.config.OPTIONS, tasks, folder.config.plans, reader, tuple(m.METRICS),
-                     summary=m.SUMMARY, series=m.SERIES, headline=m.HEADLINE, push=getattr(m, "PUSH", ()))
+                     summary=m.SUMMARY, series=m.SERIES, headline=m.HEADLINE)
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -102,8 +100,3 @@ def series_metrics() -> tuple[str, ...]:
 def headline_metrics() -> tuple[str, ...]:
     placed = sorted((pos, i, n) for i, b in enumerate(BENCHMARKS) for n, pos in b.headline.items())
     return tuple(n for _, _, n in placed)
-
-
-def push_metrics() -> tuple[tuple[str, str], ...]:
-    """(prior metric, benchmark title) of each push plot, in registry order."""
-    return tuple((n, b.title) for b in BENCHMARKS for n in b.push)

@@ -1,68 +1,32 @@
-"""The prior-only placebo: the tail's pronouns redrawn so that every occupation's log-odds of
-"she" moves by the same constant ``c``, which leaves the occupation link (female- minus
-male-stereotyped log-odds) as it was by construction.
+"""The prior-only placebo: the tail's pronouns redrawn (``debias.rewrite.arms.redraw``) so that every
+occupation's log-odds of "she" moves by the same constant ``c``, which leaves the occupation link
+(female- minus male-stereotyped log-odds) as it was in log-odds.
 
-Only the synthetic corpus (``debias.synthetic.stories``) can be redrawn: each character's gender there is
-drawn once per story from a uniform ``u`` against ``stereotype_rate``, and story ``i`` has its own
-generator. The placebo regenerates each story the tail reads with the same generator, every draw
-the same, but with the chance of following the stereotype set so that "she" has log-odds
-``logit(p) + c`` (``p`` the occupation's chance of "she": the rate for female-stereotyped ones,
-1 - rate for male-stereotyped), so only characters with ``u`` between the two thresholds change
-gender (for ``c > 0`` men become women, never the reverse), and the text differs only in their
-pronouns, each written in its correct form by the generator. Each changed story is tokenized with
-the run's tokenizer; where its token count and every token but its pronouns' are unchanged, its
-tokens replace the old ones in the tail's rows at the same positions; otherwise the story is left
-and counted by reason (``length_changed``: the new pronouns need a different number of tokens;
-``other_tokens_changed``; ``split_differs``: the story splits into documents otherwise). Rows and
-their lengths are kept, as in every tail.
+The chance of following the stereotype is set so that "she" has log-odds ``logit(p) + c`` (``p``
+the occupation's chance of "she": the rate for female-stereotyped ones, 1 - rate for
+male-stereotyped), so only characters with ``u`` between the two thresholds change gender (for
+``c > 0`` men become women, never the reverse).
 
-To find a tail row's documents the data order is rebuilt as ``debias.data.corpus`` built it (documents,
-their shuffle, the stream cut into samples, the samples' shuffle) and checked against the source
-rows token for token, so a data order of another corpus is refused, not silently mismatched.
-
-``DEFAULT_SHIFT`` = 4.8: the morphological to_feminine rewrite turns every occupation's "she"
-share into about 1 - 0.008 (0.80% of pronouns are left at row edges in the study), log-odds
-logit(0.992) = 4.82. At ``stereotype_rate`` 0.8 that is +3.4 for female-stereotyped occupations
-(from +1.39) and +6.2 for male-stereotyped ones (from -1.39); the placebo moves both by their
-mean, 4.8, so its shift of the data's mean log-odds of "she" equals the intervention's while its
-female-minus-male difference stays 2.77. At that shift 96.8% of male-stereotyped characters'
-pronouns are feminine (99.8% of female-stereotyped characters').
+A placebo means what it says only below saturation. At ``stereotype_rate`` 0.8 the old default,
+``c`` = 4.8 (the intervention's mean shift), left "she" at 99.9% of female-stereotyped and 96.8% of
+male-stereotyped characters' pronouns: the log-odds gap was kept, but the she-share gap fell from
+0.60 to 0.03, and with it nearly all the information about occupations a model learns from. The
+default is now ``c`` = 1.0: she-shares 0.92 and 0.40, both far from 0 and 1, a push of the prior
+with the link kept in fact. It is not the intervention's push (which no placebo can match without
+saturating), so it calibrates what a moderate push does, not the intervention's.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import math
 import os
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from debias.config import DataConfig
-from debias.core.contracts import MANIFEST, RewriteManifest, add_left, empty_counts
-from debias.data.corpus import ORDER_META, load_tokenizer, pack_samples, tokenize_documents
-from debias.data.fetch import sha256_file
-from debias.data.indexed import idx_path
-from debias.data.text_corpus import split_document
-from debias.data.token_bytes import ByteVocab
-from debias.rewrite.arms.tailfile import TailSpan, finished, verify_arm_tail, write_tail
-from debias.swap.pronouns import FEMININE, MASCULINE
-from debias.synthetic.stories import OCCUPATIONS, gendered_spans, generate_stories, generate_story
-
-log = logging.getLogger(__name__)
+from debias.rewrite.arms.redraw import logit, rewrite_redraw, sigmoid, verify_redraw
+from debias.rewrite.arms.tailfile import TailSpan
 
 ALGORITHM = "debias placebo redraw v1"
-DEFAULT_SHIFT = 4.8
-
-
-def logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
-def sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
+DEFAULT_SHIFT = 1.0
 
 
 def stereotype_rates(rate: float, shift: float) -> dict[str, float]:
@@ -75,253 +39,20 @@ def stereotype_rates(rate: float, shift: float) -> dict[str, float]:
     return {"female": sigmoid(logit(rate) + shift), "male": sigmoid(logit(rate) - shift)}
 
 
-def _pronoun_tokens(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:
-    """Which tokens (by their character offsets) overlap a pronoun span."""
-    inside = np.zeros(len(offsets), dtype=bool)
-    for i, (a, b) in enumerate(offsets):
-        inside[i] = any(a < e and s < b for s, e in spans)
-    return inside
-
-
-def _segments(text: str, spans: list[tuple[int, int]]) -> list[str]:
-    cuts = [0, *[x for s in spans for x in s], len(text)]
-    return [text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]
-
-
-def _group_logits(occupations: dict[str, dict[str, Any]], key: str) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for gender in ("female", "male"):
-        n = sum(o["pronouns"] for o in occupations.values() if o["stereotype"] == gender)
-        k = sum(o[key] for o in occupations.values() if o["stereotype"] == gender)
-        out[gender] = logit(k / n) if 0 < k < n else None
-    f, m = out["female"], out["male"]
-    out["link"] = None if f is None or m is None else f - m
-    return out
-
-
-class _Rebuilt:
-    """The data order as ``debias.data.corpus`` built it from the synthetic config, with each document's
-    story and its place in the token stream."""
-
-    def __init__(self, data: DataConfig, seed: int, epochs: int, tokenizer: Path) -> None:
-        self.stories = list(generate_stories(data.synthetic))
-        self.pieces: list[str] = []
-        self.story_of: list[int] = []
-        self.pieces_of: list[list[int]] = []
-        for i, story in enumerate(self.stories):
-            self.pieces_of.append([])
-            for piece in split_document(story.text, data.doc_words):
-                self.pieces_of[i].append(len(self.pieces))
-                self.pieces.append(piece)
-                self.story_of.append(i)
-        self.tok, self.eod = load_tokenizer(tokenizer)
-        self.stream, self.offsets = tokenize_documents(self.pieces, self.tok, self.eod, progress=False)
-        self.doc_order, self.sample_order = pack_samples(self.offsets, data.seq_length, seed, epochs)
-        lengths = np.diff(self.offsets)[self.doc_order]
-        self.doc_start = np.concatenate([[0], np.cumsum(lengths)])  # of each position of doc_order
-        self.ordered = np.concatenate([self.stream[self.offsets[d]:self.offsets[d + 1]] for d in self.doc_order])
-        self.seq = data.seq_length
-
-    def row_starts(self, first: int, stop: int) -> np.ndarray:
-        return self.sample_order[first:stop] * self.seq
-
-    def rows(self, tokens: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        return tokens[starts[:, None] + np.arange(self.seq + 1)]
-
-    def positions(self, starts: np.ndarray) -> np.ndarray:
-        """The positions in ``doc_order`` whose document some of these rows read (each once)."""
-        lo = np.searchsorted(self.doc_start, starts, side="right") - 1
-        hi = np.searchsorted(self.doc_start, starts + self.seq, side="right") - 1
-        cover = np.zeros(len(self.doc_order) + 1, dtype=np.int64)
-        np.add.at(cover, lo, 1)
-        np.add.at(cover, hi + 1, -1)
-        return np.flatnonzero(np.cumsum(cover)[:-1] > 0)
-
-
-def _redraw(rebuilt: _Rebuilt, data: DataConfig, docs: np.ndarray, rates: dict[str, float]) -> tuple[
-        dict[int, np.ndarray], dict[int, str], dict[int, tuple]]:
-    """For each document: its new tokens (when accepted), why it was left (when not), and the
-    characters its story has after the redraw (whether or not the document was accepted)."""
-    new_story: dict[int, Any] = {}
-    accepted: dict[int, np.ndarray] = {}
-    left: dict[int, str] = {}
-    target: dict[int, tuple] = {}
-    changed: list[tuple[int, str]] = []
-    for d in docs.tolist():
-        s = rebuilt.story_of[d]
-        if s not in new_story:
-            new_story[s] = generate_story(data.synthetic, s, stereotype_rates=rates)
-        target[d] = new_story[s].characters
-        if rebuilt.stories[s].characters == target[d]:
-            continue
-        pieces, mine = split_document(new_story[s].text, data.doc_words), rebuilt.pieces_of[s]
-        if len(pieces) != len(mine):
-            left[d] = "split_differs"
-        else:
-            changed.append((d, pieces[mine.index(d)]))
-    encode = rebuilt.tok.encode_batch
-    new_encodings = encode([t for _, t in changed], add_special_tokens=False)
-    old_encodings = encode([rebuilt.pieces[d] for d, _ in changed], add_special_tokens=False)
-    for (d, text), enc_new, enc_old in zip(changed, new_encodings, old_encodings, strict=True):
-        old_text = rebuilt.pieces[d]
-        old_ids, new_ids = np.asarray(enc_old.ids), np.asarray(enc_new.ids)
-        old_spans, new_spans = gendered_spans(old_text, clitic=False), gendered_spans(text, clitic=False)
-        if _segments(old_text, old_spans) != _segments(text, new_spans):
-            left[d] = "other_tokens_changed"  # the generator changed more than pronouns
-        elif len(new_ids) != len(old_ids):
-            left[d] = "length_changed"
-        elif ((old_ids != new_ids) & ~(_pronoun_tokens(enc_old.offsets, old_spans)
-                                        & _pronoun_tokens(enc_new.offsets, new_spans))).any():
-            left[d] = "other_tokens_changed"
-        else:
-            accepted[d] = new_ids
-    return accepted, left, target
-
-
-def _tail_stats(rebuilt: _Rebuilt, positions: np.ndarray, starts: np.ndarray, accepted: dict[int, np.ndarray],
-                left: dict[int, str], target: dict[int, tuple]) -> tuple[dict, dict, dict]:
-    """Per occupation, the pronouns of its characters that the tail's rows hold and how many are
-    feminine before and after; per form, the redrawn pronouns the rows hold, swapped or left by
-    reason (a pronoun counts once for each tail row that holds it, as the rows' tokens do); and the
-    documents the tail reads (each time it reads one)."""
-    in_tail = np.zeros(len(rebuilt.ordered) + 1, dtype=np.int64)
-    np.add.at(in_tail, starts, 1)
-    np.add.at(in_tail, starts + rebuilt.seq + 1, -1)
-    in_tail = np.cumsum(in_tail)[:-1]  # how many tail rows hold each token (rows overlap by one)
-    docs = sorted({int(rebuilt.doc_order[j]) for j in positions.tolist()})
-    encodings = rebuilt.tok.encode_batch([rebuilt.pieces[d] for d in docs], add_special_tokens=False)
-    uses: dict[int, list[tuple[Any, np.ndarray]]] = {}  # each pronoun of the document with its tokens
-    for d, enc in zip(docs, encodings, strict=True):
-        story = rebuilt.stories[rebuilt.story_of[d]]
-        before = sum(len(gendered_spans(rebuilt.pieces[k], clitic=False)) for k in rebuilt.pieces_of[rebuilt.story_of[d]] if k < d)
-        spans = gendered_spans(rebuilt.pieces[d], clitic=False)
-        mine = story.pronouns[before:before + len(spans)]
-        if len(mine) != len(spans):
-            raise RuntimeError(f"synthetic story {rebuilt.story_of[d]}: its text holds {len(spans)} pronouns where "
-                               f"its record lists {len(mine)}; debias.synthetic.stories and the placebo disagree")
-        uses[d] = [(u, np.flatnonzero(_pronoun_tokens(enc.offsets, [sp]))) for u, sp in zip(mine, spans, strict=True)]
-    occupations = {o: {"stereotype": g, "pronouns": 0, "she_before": 0, "she_after": 0}
-                   for o, g in sorted(OCCUPATIONS.items())}
-    counts = empty_counts(MASCULINE + FEMININE)
-    documents = {"read_by_tail": len(positions), "redrawn": 0, "unchanged": 0, "left": {}}
-    for j in positions.tolist():
-        d = int(rebuilt.doc_order[j])
-        cast = rebuilt.stories[rebuilt.story_of[d]].characters
-        if d in left:
-            documents["left"][left[d]] = documents["left"].get(left[d], 0) + 1
-        else:
-            documents["redrawn" if d in accepted else "unchanged"] += 1
-        base = int(rebuilt.doc_start[j])
-        for use, tokens in uses[d]:
-            n = int(in_tail[base + tokens].max(initial=0))  # each time a tail row holds the pronoun
-            if not n:
-                continue
-            occ = occupations[cast[use.character].occupation]
-            new_gender = target[d][use.character].gender
-            occ["pronouns"] += n
-            occ["she_before"] += n * (use.gender == "female")
-            occ["she_after"] += n * ((new_gender if d in accepted else use.gender) == "female")
-            if new_gender != use.gender:
-                c = counts[use.surface.lower().replace("’", "'").split("'")[0]]
-                c["seen"] += n
-                if d in accepted:
-                    c["swapped"] += n
-                else:
-                    add_left(c, left[d], n)
-    return occupations, {f: c for f, c in counts.items() if c["seen"]}, documents
-
-
-def rewrite_placebo(
-    span: TailSpan,
-    *,
-    data: DataConfig,
-    shuffle_seed: int,
-    shift: float = DEFAULT_SHIFT,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Redraw the pronouns of the rows of ``span`` (its source the data order ``data`` built with
-    shuffle seed ``shuffle_seed``, i.e. ``data.shuffle_seed + seed``) so
-    that every occupation's log-odds of "she" moves by ``shift``; returns the manifest."""
-    if data.source != "synthetic":
-        raise ValueError(
-            f"method=placebo redraws each character's gender from the synthetic corpus's generator, but "
-            f"data.source={data.source}; run the placebo on data=synthetic80 (or another synthetic corpus below "
-            "stereotype_rate 1), or pick another method for this corpus")
-    rates = stereotype_rates(data.synthetic.stereotype_rate, shift)
-    tokenizer = Path(span.tokenizer).resolve()
-    order, first, stop = span.rows()
-    identity = {**span.steps(), "direction": "to_feminine" if shift > 0 else "to_masculine", "method": "placebo",
+def rewrite_placebo(span: TailSpan, *, data: DataConfig, shuffle_seed: int, shift: float = DEFAULT_SHIFT,
+                    progress: bool = True) -> dict[str, Any]:
+    """Redraw the pronouns of the rows of ``span`` so that every occupation's log-odds of "she"
+    moves by ``shift``; returns the manifest."""
+    if data.source == "synthetic":
+        rates = stereotype_rates(data.synthetic.stereotype_rate, shift)
+    else:
+        rates = {}  # rewrite_redraw refuses the corpus with the reason
+    identity = {"direction": "to_feminine" if shift > 0 else "to_masculine", "method": "placebo",
                 "parameters": {"placebo_shift": float(shift)}, "algorithm": ALGORITHM}
-    done = finished(Path(span.output), identity, order.prefix.resolve(), sha256_file(idx_path(order.prefix)),
-                    sha256_file(tokenizer))
-    if done is not None:
-        return done
-    meta_path = order.prefix.parent / ORDER_META
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if meta.get("seed") != shuffle_seed or meta.get("seq_length") != data.seq_length:
-        raise ValueError(
-            f"{meta_path}: the data order was built with seed {meta.get('seed')} and seq_length "
-            f"{meta.get('seq_length')}, not {shuffle_seed} and {data.seq_length}; the placebo needs the data order "
-            "of this data config and seed (debias.data.corpus.run_data_order)")
-    rebuilt = _Rebuilt(data, shuffle_seed, int(meta["epochs"]), tokenizer)
-    starts = rebuilt.row_starts(first, stop)
-    mismatch = np.flatnonzero((rebuilt.rows(rebuilt.ordered, starts) != order.dataset.rows(first, stop)).any(axis=1))
-    if len(mismatch):
-        raise ValueError(
-            f"{order.prefix}: row {first + int(mismatch[0])} is not what data.synthetic ({data.name}, seed "
-            f"{shuffle_seed}) makes; the placebo must run on the data order built from this very config "
-            "(build it with debias.data.corpus.run_data_order, or pass the data= the run used)")
-    positions = rebuilt.positions(starts)
-    docs = np.unique(rebuilt.doc_order[positions])
-    accepted, left, target = _redraw(rebuilt, data, docs, rates)
-
-    new_ordered = rebuilt.ordered.copy()
-    for j in positions.tolist():
-        ids = accepted.get(int(rebuilt.doc_order[j]))
-        if ids is not None:
-            a = int(rebuilt.doc_start[j])
-            new_ordered[a:a + len(ids)] = ids
-    new_rows = rebuilt.rows(new_ordered, starts)
-
-    occupations, counts, documents = _tail_stats(rebuilt, positions, starts, accepted, left, target)
-    prior = {"before": _group_logits(occupations, "she_before"), "after": _group_logits(occupations, "she_after")}
-    fields = {
-        "counts": counts,
-        "noncanonical": 0,
-        "corpus": {"name": data.name, "stereotype_rate": data.synthetic.stereotype_rate,
-                   "synthetic_seed": data.synthetic.seed, "shuffle_seed": shuffle_seed,
-                   "stereotype_rates_after": rates},
-        "documents": documents,
-        "occupations": occupations,
-        "she_log_odds": prior,
-    }
-    log.info("placebo (shift %+.2f): %d of %d tail documents redrawn, %s left; log-odds of she %s -> %s",
-             shift, documents["redrawn"], documents["read_by_tail"], documents["left"], prior["before"], prior["after"])
-    return write_tail(span.output, order, first, stop, lambda lo, _rows: new_rows[lo - first:lo - first + len(_rows)],
-                      identity=identity, tokenizer=tokenizer, fields=lambda: fields, progress=progress)
-
-
-def check_placebo_row(vocab: ByteVocab, direction: str):
-    """A row check for ``verify_arm_tail``: every changed token spells part of a pronoun of the
-    source gender and becomes part of one of the other."""
-    src, dst = (MASCULINE, FEMININE) if direction == "to_feminine" else (FEMININE, MASCULINE)
-
-    def part_of(token: bytes, forms: tuple[str, ...]) -> bool:
-        letters = token.decode("utf-8", "replace").strip().lower()
-        return bool(letters) and letters.isalpha() and any(letters in f for f in forms)
-
-    def check(old: np.ndarray, new: np.ndarray) -> str | None:
-        for k in np.flatnonzero(old != new).tolist():
-            a, b = vocab.token_bytes[int(old[k])], vocab.token_bytes[int(new[k])]
-            if not (part_of(a, src) and part_of(b, dst)):
-                return f"token {k} changed from {a!r} to {b!r}, not a pronoun redrawn {direction}"
-        return None
-
-    return check
+    return rewrite_redraw(span, data=data, shuffle_seed=shuffle_seed, rates=rates, identity=identity,
+                          progress=progress)
 
 
 def verify_placebo(source: str | os.PathLike, output: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
     """``verify_arm_tail`` with the check that only pronoun tokens changed, in the placebo's direction."""
-    manifest = RewriteManifest.read(Path(output) / MANIFEST).to_dict()
-    vocab = ByteVocab(manifest["tokenizer"]["path"])
-    return verify_arm_tail(source, output, check_placebo_row(vocab, manifest["direction"]), progress=progress)
+    return verify_redraw(source, output, progress=progress)

@@ -189,10 +189,13 @@ def verify_arm_tail(
     check_row: Callable[[np.ndarray, np.ndarray], str | None] | None = None,
     *,
     progress: bool = False,
+    expected: Callable[[int, int], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Prove that ``output``'s tail holds the source rows' count and length, that the source and
     the tail are the bytes the manifest names, and (``check_row(old, new)``: a problem or None)
-    that every changed row is a change the method makes; returns a summary or raises ArmTailError."""
+    that every changed row is a change the method makes; returns a summary or raises ArmTailError.
+    ``expected(lo, hi)``: for an arm that moves rows, the source rows tail rows ``lo..hi-1`` must
+    equal exactly (changes are still counted against the source row at the same place)."""
     source, output = strip_extension(source), Path(output)
     path = output / MANIFEST
     if not path.is_file():
@@ -216,6 +219,11 @@ def verify_arm_tail(
     for lo in tqdm(range(0, rows, chunk), desc="verifying tail", unit="chunk", disable=not progress):
         hi = min(rows, lo + chunk)
         old, new = src.rows(first + lo, first + hi), tail.rows(lo, hi)
+        if expected is not None:
+            for k, r in enumerate(expected(lo, hi).tolist()):
+                if not np.array_equal(src.rows(r, r + 1)[0], new[k]):
+                    raise ArmTailError(f"tail row {lo + k}: not source row {r}, the row the manifest's order puts "
+                                       "there", row=lo + k)
         diff = np.flatnonzero((old != new).any(axis=1))
         changed_rows += len(diff)
         changed_tokens += int((old != new).sum())

@@ -34,7 +34,7 @@ METRICS: list[Metric] = [
 
 # What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
 # columns), the metrics the command line's summary and the report's series show, and where the
-# report's headline places this benchmark's metrics (and their _residual).
+# report's headline places this benchmark's metrics.
 TABLES = {"crows_pairs": ("crows_pairs_english.yaml", itemize),
          "crows_pairs_gender": ("crows_pairs_english_gender.yaml", itemize)}
 SUMMARY = ("crows_pairs_gender/pct_stereotype",)

@@ -47,7 +47,7 @@ METRICS: list[Metric] = [
 
 # What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
 # columns), the metrics the command line's summary and the report's series show, and where the
-# report's headline places this benchmark's metrics (and their _residual).
+# report's headline places this benchmark's metrics.
 TABLES = {"heldout": ("heldout_perplexity.yaml", itemize)}
 SUMMARY = ("heldout/ppl_token", "heldout/ppl_other")
 SERIES = ("heldout/ppl_token", "heldout/ppl_other")

@@ -26,7 +26,7 @@ METRICS: list[Metric] = [
 
 # What eval.tasks.registry reads: the lm-eval tasks by item table (YAML here, how samples become
 # columns), the metrics the command line's summary and the report's series show, and where the
-# report's headline places this benchmark's metrics (and their _residual).
+# report's headline places this benchmark's metrics.
 TABLES = {"lambada": ("lambada.yaml", itemize)}
 SUMMARY = ("lambada/acc", "lambada/ppl")
 SERIES = ("lambada/acc", "lambada/ppl")
