@@ -37,6 +37,9 @@ def main(cfg: DictConfig) -> None:
     problems.raise_if_any()
     paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
     print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
+    from eval.report.reading import headline_of
+
+    print("\n".join(headline_of(paths.results)))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ Rules, in the order the sentences come:
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from eval.verdict import direction, verdict
@@ -109,3 +112,11 @@ def reading(data: Data) -> list[str]:
     if not data["comparisons"]:
         return ["No comparison: the report needs a rewritten arm and its control (or a baseline)."]
     return [protocol_sentence(data), *instrument_sentences(data), *arm_sentences(data)]
+
+
+def headline_of(results: str | os.PathLike) -> list[str]:
+    """What a command prints when it has written a report: the protocol's line and the instrument's
+    verdict, from the report's ``results.json``."""
+    data = json.loads(Path(results).read_text())
+    lines = reading(data)
+    return lines[:2] if len(lines) > 1 else lines
