@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -41,10 +42,13 @@ from eval.calibration import (
 )
 from eval.metrics import BY_NAME
 
+DEMO_REPORT = Path("runs/report/mini-0.5m-synthetic80")  # where `make demo` writes its report
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("report", type=Path, help="a study's report folder (results.json and the runs it names)")
+    ap.add_argument("report", type=Path, nargs="?", default=None,
+                    help=f"a study's report folder (results.json and the runs it names); default {DEMO_REPORT}")
     ap.add_argument("--studies", type=int, default=500, help="simulated studies per design and seed count")
     ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5, 6, 8, 10])
     ap.add_argument("--control", default="control21")
@@ -52,6 +56,15 @@ def main() -> None:
     ap.add_argument("--noise-from", default="aa21", help="the A/A arm, whose difference is training noise")
     ap.add_argument("--power-for", nargs="+", default=["unlink21", "reverse21"])
     args = ap.parse_args()
+    if args.report is None:
+        if not (DEMO_REPORT / "results.json").is_file():
+            print(f"stats_power: no finished study at {DEMO_REPORT} (run make demo first); nothing to measure")
+            return
+        args.report = DEMO_REPORT
+    elif not (args.report / "results.json").is_file():
+        print(f"stats_power: {args.report}/results.json: no such file; give the report folder of a finished study",
+              file=sys.stderr)
+        sys.exit(2)
 
     finals, cfg = study_finals(args.report)
     protocol, link = cfg.protocol, cfg.protocol.link
