@@ -60,8 +60,19 @@ class Expect:
     answer: str = "unchanged"  # an Expectation: weaker or unchanged (on the protocol's link endpoint)
 
 
-# Lists, not mappings, so that a protocol file replaces them whole when composed, and never keeps
-# a family, margin or answer of the defaults it does not name.
+# The defaults are conf/protocol/default.yaml's (a test holds them equal), so that code that builds
+# an EvalConfig itself reads what the command line reads. Lists, not mappings, so that a protocol
+# file replaces them whole when composed, and never keeps a family, margin or answer it does not name.
+DEFAULT_FAMILIES = (
+    ("link", ("winobias/auc",)),
+    ("cost", ("heldout/ppl_other",)),
+    ("bias", ("winobias/association", "winogender/association_occupation", "winogender/association_participant",
+              "winobias_coref_type1_test/net_bias", "winobias_coref_type2_test/net_bias",
+              "crows_pairs_gender/pct_stereotype")),
+    ("prior", ("winobias/prior", "winogender/prior")),
+    ("lm", ("heldout/ppl_token", "heldout/ppl_gendered", "heldout_to_feminine/ppl_token", "heldout_both/ppl_token",
+            "lambada/acc")),
+)
 @dataclass
 class ProtocolConfig:
     """The primary endpoints, alpha, families, margins and known answers of an analysis; every
@@ -73,14 +84,15 @@ class ProtocolConfig:
     primary: list[str] = field(default_factory=lambda: ["winobias/auc", "heldout/ppl_other"])
     # Holm's adjustment runs within each family of each comparison; a metric in no family is
     # exploratory (every primary endpoint must be in one)
-    families: list[Family] = field(default_factory=lambda: [Family("link", ["winobias/auc"]),
-                                                            Family("cost", ["heldout/ppl_other"])])
+    families: list[Family] = field(default_factory=lambda: [Family(n, list(m)) for n, m in DEFAULT_FAMILIES])
     # equivalence margins: what "no effect" (or "no cost") on a metric means
-    margins: list[Margin] = field(default_factory=list)
+    margins: list[Margin] = field(default_factory=lambda: [Margin("winobias/auc", 0.02),
+                                                           Margin("heldout/ppl_other", 0.01, relative=True)])
     # the primary endpoint arms with a known answer are judged on (a rank measure of the link)
     link: str = "winobias/auc"
     # arms whose answer is known: weaker (the link must be seen to weaken) or unchanged
-    expect: list[Expect] = field(default_factory=list)
+    expect: list[Expect] = field(default_factory=lambda: [Expect("reverse21", "weaker"), Expect("aa21", "unchanged"),
+                                                          Expect("sham21", "unchanged")])
 
     def sha256(self) -> str:
         """The protocol's identity: sha256 of its canonical JSON (keys sorted, floats as floats)."""

@@ -35,6 +35,11 @@ def test_every_protocol_file_composes_complete_and_valid(name: str) -> None:
     assert p.answer_for("reverse21") == "weaker"
 
 
+def test_the_dataclass_default_is_the_default_file() -> None:
+    """Code that builds an EvalConfig itself reads the protocol the command line reads."""
+    assert ProtocolConfig().sha256() == _composed("default").sha256()
+
+
 def test_the_demo_reads_the_synthetic_protocol_and_a_file_replaces_the_defaults_whole() -> None:
     from debias.study.run import compose_study, to_study_config
 

@@ -151,7 +151,8 @@ def test_installed_commands_compose_their_configs(installed):
 
     study, _ = _run(installed, "debias-study", "--cfg", "job", "--resolve", "+experiment=mini-suite")
     cfg = OmegaConf.create(study)
-    assert list(cfg.study.seeds) == [0, 1, 2, 3, 4, 5] and cfg.eval.checkpoints.count == 4
+    assert list(cfg.study.seeds) == list(range(8)) and cfg.eval.checkpoints.which == "last"
+    assert list(cfg.study.arms) == ["control21", "tail21", "unlink21", "reverse21", "aa21", "sham21"]
     assert cfg.data.name == "synthetic80" and cfg.model.name == "mini-0.5m"
 
     rewrite, _ = _run(installed, "debias-rewrite", "--cfg", "job", "--resolve", "intervention=tail21")

@@ -4,6 +4,7 @@ the arm's mean over seeds with its interval, intervention starts and the unbiase
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -89,11 +90,12 @@ def forest_png(data: dict[str, Any], *, dpi: int = 100) -> bytes | None:
                   fontsize=8)
     ax.axvline(0, color="#999999", lw=1)
     margin = next((m["value"] for m in data["protocol"]["margins"] if m["metric"] == link and not m["relative"]), None)
+    shaded = ""
     if margin:
-        ax.axvspan(-margin, margin, color="#cccccc", alpha=0.4, lw=0, label=f"margin of no change (±{margin:g})")
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
-    ax.set_xlabel(f"{data['metrics'][link]['label']}: arm - control ({round(100 * data['confidence'])}% interval)",
-                  fontsize=8)
+        ax.axvspan(-margin, margin, color="#cccccc", alpha=0.4, lw=0)
+        shaded = f"; shaded: the protocol's margin of no change, ±{margin:g}"
+    ax.set_title(textwrap.fill(data["metrics"][link]["label"], 70), fontsize=9)
+    ax.set_xlabel(f"arm - control, {round(100 * data['confidence'])}% interval{shaded}", fontsize=8)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     buf = io.BytesIO()
