@@ -1,8 +1,11 @@
-"""Finding checkpoints: a single HF directory, or the ``checkpoints/step<N>/`` series of a run.
+"""Finding checkpoints: a single HF directory, a hub model at a revision (``eval.models``), or the
+``checkpoints/step<N>/`` series of a run.
 
 A run directory (CONTRACTS.md, ``debias.core.contracts``) holds ``run.json`` and ``checkpoints/step<N>/``; a step directory
 that exists is complete (train renames it into place). Results are cached per checkpoint in
-``<run>/eval/step<N>.json``, or ``<checkpoint>/eval_results.json`` for a loose checkpoint.
+``<run>/eval/step<N>.json`` (a run is this project's own output); a loose folder's or a hub model's
+go under the results folder (``eval.results_dir``), never into the model's folder or the hub cache,
+so a read-only model store works.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +21,9 @@ from typing import Any
 from debias.core.contracts import CHECKPOINTS, RUN_RECORD, RunRecord, parse_step, step_dirs
 from debias.core.errors import DebiasError
 from eval.config import CheckpointSelection
+from eval.models import ModelSource, ModelSourceError, check_model_folder, total_steps_of
 
 log = logging.getLogger(__name__)
-
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class CheckpointError(DebiasError, ValueError):
@@ -34,11 +37,19 @@ class Checkpoint:
     total_steps: int | None = None
     run_dir: Path | None = None
     run: dict[str, Any] | None = field(default=None, repr=False)
+    source: ModelSource | None = None  # a hub model or a folder named by model= (None: found in a run)
 
     @property
     def name(self) -> str:
+        if self.source is not None:
+            return self.source.name
         base = (self.run or {}).get("name") or (self.run_dir.name if self.run_dir else self.path.name)
         return f"{base}@step{self.step}" if self.step is not None else base
+
+    @property
+    def tokenizer(self) -> Path:
+        """The folder the tokenizer is read from: the checkpoint's own, or the one ``tokenizer=`` named."""
+        return self.source.tokenizer if self.source is not None else self.path
 
     @property
     def fraction(self) -> float | None:
@@ -72,8 +83,10 @@ def checkpoint_info(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: no such directory; give a checkpoint directory (with config.json) or a run directory")
     if not is_checkpoint_dir(path):
         raise CheckpointError(f"{path}: no config.json, so not a Hugging Face checkpoint directory")
-    if not any((path / w).is_file() for w in WEIGHT_FILES) and not list(path.glob("model-*.safetensors")):
-        raise CheckpointError(f"{path}: no model weights (model.safetensors); the checkpoint is incomplete")
+    try:
+        check_model_folder(path)
+    except ModelSourceError as exc:
+        raise CheckpointError(str(exc)) from None
     state = read_json(path / "trainer_state.json") or {}
     step = state.get("step", parse_step(path.name))
     run_dir = path.parent.parent if path.parent.name == CHECKPOINTS else None
@@ -127,6 +140,15 @@ def select(checkpoints: list[Checkpoint], how: CheckpointSelection) -> list[Chec
     return [checkpoints[i] for i in keep]
 
 
+def source_checkpoint(source: ModelSource, total_steps: int | None = None) -> Checkpoint:
+    """A model named by ``model=`` (hub name at a revision, or a folder) as a checkpoint: its step from a
+    ``step<N>`` revision, its length of training from ``total_steps`` (Pythia's 143,000 by default)."""
+    info = checkpoint_info(source.path)
+    step = source.step if source.step is not None else info.step
+    total = total_steps or info.total_steps or total_steps_of(source.model, step)
+    return Checkpoint(path=source.path, step=step, total_steps=total, run_dir=info.run_dir, run=info.run, source=source)
+
+
 def expand_paths(paths: list[str | Path], how: CheckpointSelection) -> list[tuple[Path | None, list[Checkpoint]]]:
     """(run dir or None, checkpoints) for each given path: a run dir, a checkpoint dir, or a folder of runs."""
     out: list[tuple[Path | None, list[Checkpoint]]] = []
@@ -147,13 +169,37 @@ def expand_paths(paths: list[str | Path], how: CheckpointSelection) -> list[tupl
     return out
 
 
-def cache_path(ckpt: Checkpoint, cache_dir: str | Path | None = None) -> Path:
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "--", text).strip("-.") or "model"
+
+
+def cache_path(ckpt: Checkpoint, cache_dir: str | Path | None = None, results_dir: str | Path = "results") -> Path:
+    """Where one checkpoint's results are cached.
+
+    ``cache_dir`` given: ``<cache_dir>/<folder>-<path digest>.json`` for every checkpoint. Else a
+    checkpoint of a run: ``<run>/eval/step<N>.json``; a hub model:
+    ``<results_dir>/<owner--name>/<commit>/eval.json``; a loose folder:
+    ``<results_dir>/<folder>-<path digest>/eval.json``. The tasks inside are keyed by everything
+    that decides their scores (``eval.suite.TaskPlan.key``), so one file serves every eval config.
+    """
+    digest = hashlib.sha256(str(ckpt.path).encode()).hexdigest()[:10]
     if cache_dir is not None:
-        digest = hashlib.sha256(str(ckpt.path).encode()).hexdigest()[:10]
-        return Path(cache_dir).expanduser().resolve() / f"{ckpt.path.name}-{digest}.json"
-    if ckpt.run_dir is not None:
+        where = Path(cache_dir).expanduser().resolve() / f"{ckpt.path.name}-{digest}.json"
+    elif ckpt.run_dir is not None and ckpt.source is None:
         return ckpt.run_dir / "eval" / f"{ckpt.path.name}.json"
-    return ckpt.path / "eval_results.json"
+    else:
+        root = Path(results_dir).expanduser().resolve()
+        if ckpt.source is not None and ckpt.source.commit is not None:
+            where = root / _slug(ckpt.source.model) / ckpt.source.commit / "eval.json"
+        else:
+            where = root / f"{_slug(ckpt.path.name)}-{digest}" / "eval.json"
+    # a hub snapshot's repository folder (models--owner--name/) is the hub cache's, as the snapshot is
+    protected = [ckpt.path] + ([ckpt.path.parents[1]] if ckpt.source is not None and ckpt.source.commit else [])
+    for folder in protected:
+        if where.resolve().is_relative_to(folder.resolve()):
+            raise CheckpointError(f"{where.parent}: lies inside {folder}; results never go into a model's folder or "
+                                  "the hub cache: give eval.results_dir (or eval.cache_dir) outside it")
+    return where
 
 
 def weight_files(path: Path) -> list[Path]:

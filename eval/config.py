@@ -107,8 +107,9 @@ class StatsConfig:
 class EvalConfig:
     """How checkpoints are evaluated: which tasks, on what device, and which checkpoints of a run.
 
-    ``cache_dir``: where per-checkpoint results go; default ``<run>/eval/step<N>.json`` for a
-    checkpoint inside a run directory, else ``<checkpoint>/eval_results.json``.
+    Results are cached per checkpoint: ``<run>/eval/step<N>.json`` for a checkpoint of a run,
+    ``<results_dir>/<model>/<commit or folder digest>/eval.json`` for a hub model or a loose folder
+    (never inside the model's folder or the hub cache); ``cache_dir`` puts them all in one folder.
     """
 
     tasks: TasksConfig = field(default_factory=TasksConfig)  # which tasks, and their options
@@ -122,7 +123,10 @@ class EvalConfig:
     device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:<i> or mps
     dtype: str = choice(Dtype, "auto")  # a Dtype: auto, float32, bfloat16, float16
     max_length: int | None = None  # tokens a scored sequence may hold; None: the run's training context
-    # per-checkpoint results; None: <run>/eval/step<N>.json (else the checkpoint's folder)
+    # results of hub models and loose folders: <results_dir>/<model>/<commit>/eval.json (relative: to
+    # the folder the command runs in)
+    results_dir: str = "results"
+    # every checkpoint's results in this one folder instead; None: a run's in <run>/eval/, others in results_dir
     cache_dir: str | None = None
     seed: int = 1234  # the subsamples' seed
     threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
@@ -150,40 +154,113 @@ class EvalConfig:
 
 @dataclass
 class EvaluateAppConfig:
-    """``python -m eval``: evaluate checkpoint directories or run directories."""
+    """``python -m eval``: evaluate a model by hub name or folder (at one or several revisions), or
+    the checkpoints of run directories."""
 
     eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval
+    # a hub name (EleutherAI/pythia-410m-deduped) or a model folder; its results go to eval.results_dir.
+    # Given as model=... on the command line (eval.__main__.model_argument), as model_name=... to compose()
+    model_name: str | None = None
+    revision: str | None = None  # model=<hub name>: the branch, tag or commit (default main)
+    revisions: list[str] = field(default_factory=list)  # model=<hub name>: several, a series (step1000, ...)
+    tokenizer: str | None = None  # another tokenizer than the model's own: a hub name[@revision] or a folder
+    # the length of training a step<N> revision is a fraction of; None: 143000 for EleutherAI/pythia-*
+    total_steps: int | None = None
+    hub_cache: str | None = None  # the hub cache to download into and read from; None: huggingface_hub's (HF_HUB_CACHE)
+    # revisions=[...]: revisions evaluated at once, each a job of the local launcher (hydra/launcher=... for others)
+    parallel: int = 1
     path: str | None = None  # a checkpoint or run directory
     paths: list[str] = field(default_factory=list)  # more of them
 
     def all_paths(self) -> list[str]:
         return ([self.path] if self.path else []) + list(self.paths)
 
+    def all_revisions(self) -> list[str | None]:
+        """The model's revisions to evaluate, in order (``[None]``: its default)."""
+        return ([self.revision] if self.revision else []) + list(self.revisions) or [None]
+
     def problems(self) -> list[str]:
         out = self.eval.problems()
-        if not self.all_paths():
-            out.append("give path=<checkpoint or run directory> (or paths=[...])")
+        if not self.all_paths() and not self.model_name:
+            out.append("give model=<hub name or folder> (with revision= or revisions=[...]), or path=<run directory>")
+        if self.model_name and self.all_paths():
+            out.append("give model= or path=/paths=, not both: run them as two commands")
+        if (self.revision or self.revisions or self.tokenizer) and not self.model_name:
+            out.append("revision=, revisions= and tokenizer= go with model=<hub name or folder>")
+        if self.total_steps is not None and self.total_steps < 1:
+            out.append(f"total_steps={self.total_steps} must be at least 1")
+        if self.parallel < 1:
+            out.append(f"parallel={self.parallel} must be at least 1")
         return out
 
 
 @dataclass
+class ModelPair:
+    """Two models to compare, ``b - a``: each a hub name (``name@revision``) or a folder."""
+
+    name: str = ""  # the pair's name in tables; empty: "<b> vs <a>"
+    a: str = ""  # the reference (a base model): hub name[@revision] or folder
+    b: str = ""  # the model compared with it (the intervention): hub name[@revision] or folder
+    # a series: both sides at each of these revisions (their curves), compared at the last; [] = as given
+    revisions: list[str] = field(default_factory=list)
+
+    def problems(self, where: str) -> list[str]:
+        out = [f"{where}.{side} is empty: give a hub name[@revision] or a folder" for side in ("a", "b")
+               if not getattr(self, side)]
+        from eval.models import split_spec
+
+        if self.revisions and any(split_spec(s)[1] is not None for s in (self.a, self.b)):
+            out.append(f"{where}: give revisions=[...] (both sides' series) or name@revision, not both")
+        return out
+
+    @property
+    def title(self) -> str:
+        return self.name or f"{self.b} vs {self.a}"
+
+
+@dataclass
 class ReportAppConfig:
-    """``python -m eval.report``: evaluate what is missing, compare arms, write the report.
+    """``python -m eval.report``: evaluate what is missing, compare arms (``runs``) or models
+    (``compare``, ``comparisons``), write the report.
 
     ``runs``: run directories, or folders whose subfolders are run directories.
     """
 
     eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval
     runs: list[str] = field(default_factory=list)  # run directories, or folders of them
+    # two models, a then b (b - a): each a hub name[@revision] or a folder
+    compare: list[str] = field(default_factory=list)
+    # named pairs of models (conf/comparison/<name>.yaml, chosen with comparison=<name>)
+    comparisons: list[ModelPair] = field(default_factory=list)
+    revisions: list[str] = field(default_factory=list)  # compare=[A,B] as two series at these revisions
+    hub_cache: str | None = None  # the hub cache to download into and read from; None: huggingface_hub's
     out: str = "report"  # the report's folder
     title: str = "pythia-debias: bias intervention report"  # the report's title
     # evaluate checkpoints with no cached result; false: use only what is cached
     evaluate_missing: bool = True
 
+    def pairs(self) -> list[ModelPair]:
+        """``compare`` and ``comparisons`` as one list of pairs."""
+        given = [ModelPair(a=self.compare[0], b=self.compare[1], revisions=list(self.revisions))] \
+            if len(self.compare) == 2 else []
+        return given + list(self.comparisons)
+
     def problems(self) -> list[str]:
         out = self.eval.problems()
-        if not self.runs:
-            out.append("give runs=[<run dir>, ...] (a run dir has run.json and checkpoints/)")
+        models = bool(self.compare or self.comparisons)
+        if not self.runs and not models:
+            out.append("give runs=[<run dir>, ...] (a run dir has run.json and checkpoints/), compare=[<model a>,"
+                       "<model b>] (hub names or folders) or comparison=<name of conf/comparison/*.yaml>")
+        if self.runs and models:
+            out.append("give runs= or compare=/comparison=, not both: a study's runs and released models are two reports")
+        if self.compare and len(self.compare) != 2:
+            out.append(f"compare= takes two models, a then b; got {len(self.compare)}: {self.compare}")
+        if self.revisions and not self.compare:
+            out.append("revisions= goes with compare=[A,B] (a pair in conf/comparison/ has its own revisions)")
+        for i, pair in enumerate(self.comparisons):
+            out += pair.problems(f"comparisons[{i}]")
+        if len(self.compare) == 2:
+            out += self.pairs()[0].problems("compare")
         return out
 
 

@@ -52,9 +52,14 @@ class CheckpointResults:
     tables: dict[str, ItemTable]
     cache: str | None = None
     evaluated_now: int = 0  # tasks computed by the call that returned this (0: all from the cache)
+    # a model named by model=: {"model", "revision", "commit", "tokenizer", "path"} (eval.models.ModelSource)
+    source: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
+        if self.source is not None:
+            model, revision, commit = self.source["model"], self.source.get("revision"), self.source.get("commit")
+            return f"{model}@{revision or commit[:10]}" if commit else model
         base = (self.run or {}).get("name") or Path(self.path).name
         return f"{base}@step{self.step}" if self.step is not None and base != f"step{self.step}" else base
 
@@ -79,4 +84,4 @@ class CheckpointResults:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "step": self.step, "total_steps": self.total_steps, "run": self.run,
-                "metrics": self.metrics()}
+                "source": self.source, "metrics": self.metrics()}

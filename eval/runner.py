@@ -39,21 +39,22 @@ log = logging.getLogger(__name__)
 
 
 class _Quieter(logging.Filter):
-    """Drops lm-eval's per-task hint about --metadata and counts its per-request truncation
-    warnings (one per LAMBADA passage longer than a small model's context), reported once."""
+    """Drops lm-eval's per-task hint about --metadata, its per-request truncation warnings
+    (``eval.scoring.BucketLM`` counts those, and the runner reports them once) and its note that a
+    task's metrics count different documents (WinoBias coreference's accuracies are per polarity,
+    its net bias over both: by design, and no group score is read)."""
 
-    truncated = 0
+    DROPPED = ("exceeds model's maximum length", "Custom kwargs can be passed",
+               "Metrics were not scored on the same number of documents", "model kwarg is not of type",
+               "Passed an already-initialized model")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "exceeds model's maximum length" in message:
-            _Quieter.truncated += 1
-            return False
-        return "Custom kwargs can be passed" not in message
+        return not any(text in message for text in self.DROPPED)
 
 
-logging.getLogger("lm_eval.api.task").addFilter(_Quieter())
-logging.getLogger("lm_eval.models.huggingface").addFilter(_Quieter())
+for _name in ("lm_eval.api.task", "lm_eval.models.huggingface", "lm_eval.evaluator_utils", "lm_eval.evaluator"):
+    logging.getLogger(_name).addFilter(_Quieter())
 
 
 def resolve_device(device: str) -> str:
@@ -82,28 +83,47 @@ def resolve_dtype(dtype: str, device: str, checkpoint: Path | None = None) -> st
     return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float16"
 
 
-def load_model(path: Path, device: str, dtype: str) -> tuple[Any, Any]:
-    """The causal LM and tokenizer of a checkpoint directory, ready for inference."""
+def load_model(path: Path, device: str, dtype: str, tokenizer_path: Path | None = None) -> tuple[Any, Any]:
+    """The causal LM and tokenizer of a checkpoint directory, ready for inference.
+
+    Nothing the folder ships runs: custom code is refused before loading (``eval.models``) and
+    ``trust_remote_code=False`` is passed to every loader; ``.bin`` weights are read with
+    ``weights_only=True``, so a pickle that holds more than tensors stops here.
+    """
+    import pickle
+
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    tokenizer_path = tokenizer_path or path
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path), trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise CheckpointError(
-            f"{path}: no usable tokenizer ({exc}); a checkpoint must hold tokenizer.json and tokenizer_config.json"
+            f"{tokenizer_path}: no usable tokenizer ({exc}); a checkpoint must hold tokenizer.json and "
+            "tokenizer_config.json, or name another with tokenizer=<hub name or folder>"
         ) from exc
     try:
-        config = AutoConfig.from_pretrained(str(path))
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
         with torch.device("meta"):
-            shapes = expected_shapes(AutoModelForCausalLM.from_config(config))
+            shapes = expected_shapes(AutoModelForCausalLM.from_config(config, trust_remote_code=False))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: no usable config.json ({exc}); a checkpoint must hold one") from exc
     check_shapes(path, shapes)  # a cut file or weights of another model: our message, naming the file
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype), trust_remote_code=False,
+                                                     weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: a .bin weight file holds more than tensors, and pythia-debias reads .bin files only with "
+            f"weights_only=True, which never runs a pickle's code ({str(exc).splitlines()[0]}). Get the weights as "
+            "safetensors from a source you trust") from None
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: the model does not load ({exc}); check config.json against the weights") from exc
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        raise CheckpointError(f"{tokenizer_path}: the tokenizer has {len(tokenizer):,} tokens and the model "
+                              f"{model.get_input_embeddings().num_embeddings:,} embeddings: they are not a pair; "
+                              "give the model's own tokenizer with tokenizer=")
     model.to(device).eval()
     return model, tokenizer
 
@@ -123,9 +143,15 @@ def training_context(ckpt: Checkpoint) -> int | None:
 def _model_spec(cfg: EvalConfig, device: str, checkpoint: Checkpoint) -> dict[str, Any]:
     """What of the model decides its scores: the dtype, and the window every task is scored in
     (``eval.max_length``, else the run's training context; a model scored past the context it
-    was trained on extrapolates, and its perplexity says so rather than anything about the data)."""
-    return {"dtype": resolve_dtype(cfg.dtype, device, checkpoint.path),
-            "max_length": cfg.max_length or training_context(checkpoint)}
+    was trained on extrapolates, and its perplexity says so rather than anything about the data).
+    A model named by ``model=`` adds its tokenizer files' sha256 (``tokenizer=`` may name another)."""
+    spec: dict[str, Any] = {"dtype": resolve_dtype(cfg.dtype, device, checkpoint.path),
+                            "max_length": cfg.max_length or training_context(checkpoint)}
+    if checkpoint.source is not None:
+        from eval.models import tokenizer_digest
+
+        spec["tokenizer"] = tokenizer_digest(checkpoint.tokenizer)
+    return spec
 
 
 class MissingResultsError(DebiasError, LookupError):
@@ -146,7 +172,7 @@ def evaluate_checkpoint(
     model_spec = _model_spec(cfg, device, ckpt)
     plans = plan_tasks(cfg)
     keys = {plan.key(model_spec): plan for plan in plans}
-    where = cache_path(ckpt, cfg.cache_dir)
+    where = cache_path(ckpt, cfg.cache_dir, cfg.results_dir)
     cached = read_cache(where)
     fp = fingerprint(ckpt.path, cached.fingerprint)
     if cached.sha256 not in (None, fp["sha256"]):
@@ -160,11 +186,13 @@ def evaluate_checkpoint(
             "run `python -m eval path=...` with the same eval settings first"
         )
     if missing:
-        new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec)
+        new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec,
+                                 lm_eval_dir=lm_eval_folder(where))
 
         def change(current: EvalCache) -> dict[str, Any]:
             tasks = {k: e.doc for k, e in current.for_weights(fp["sha256"]).tasks.items()}
-            checkpoint = {"path": str(ckpt.path), "step": ckpt.step, "total_steps": ckpt.total_steps, "run": ckpt.run}
+            checkpoint = {"path": str(ckpt.path), "step": ckpt.step, "total_steps": ckpt.total_steps, "run": ckpt.run,
+                          "source": ckpt.source.to_dict() if ckpt.source is not None else None}
             return {**current.to_dict(), "checkpoint": checkpoint, "fingerprint": fp, "tasks": {**tasks, **new_entries}}
 
         cached = update_cache(where, change)
@@ -172,37 +200,77 @@ def evaluate_checkpoint(
         update_cache(where, lambda current: {**current.to_dict(), "fingerprint": fp})
     tables = {keys[k].name: ItemTable.from_entry(cached.tasks[k]) for k in keys}
     return CheckpointResults(path=str(ckpt.path), step=ckpt.step, total_steps=ckpt.total_steps, run=ckpt.run,
-                             tables=tables, cache=str(where), evaluated_now=len(missing))
+                             tables=tables, cache=str(where), evaluated_now=len(missing),
+                             source=ckpt.source.to_dict() if ckpt.source is not None else None)
+
+
+def lm_eval_folder(cache: Path) -> Path:
+    """Where lm-eval's own output files of a checkpoint go: beside its cache (``step100.json`` ->
+    ``step100.lm_eval/``), one results file and one samples file per task for each evaluation."""
+    return cache.with_name(f"{cache.stem}.lm_eval")
+
+
+def write_lm_eval_files(out: dict[str, Any], folder: Path, model_name: str) -> list[Path]:
+    """lm-eval's results and per-sample files of one ``simple_evaluate`` output, written by lm-eval's
+    own ``EvaluationTracker`` (so its tooling reads them) into a temporary folder, then moved into
+    ``folder`` file by file: a file there is always whole."""
+    import os
+    import shutil
+    import tempfile
+
+    from lm_eval.loggers import EvaluationTracker
+
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".lm_eval-", dir=folder))
+    try:
+        tracker = EvaluationTracker(output_path=str(staging))
+        tracker.general_config_tracker.log_experiment_args(
+            model_source="hf", model_args={"pretrained": model_name}, system_instruction=None, chat_template=None,
+            fewshot_as_multiturn=False)
+        results = {k: v for k, v in out.items() if k != "samples"}
+        tracker.save_results_aggregated(results=results, samples=out["samples"])
+        for task in results["configs"]:
+            tracker.save_results_samples(task_name=task, samples=out["samples"][task])
+        moved = []
+        for f in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = folder / f.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, target)
+            moved.append(target)
+        return moved
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: EvalConfig, device: str,
-               model_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Load the model once and run all ``plans`` in one lm-eval call; return cache entries by key."""
+               model_spec: dict[str, Any], lm_eval_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Load the model once and run all ``plans`` in one lm-eval call; return cache entries by key
+    (and write lm-eval's own output files into ``lm_eval_dir``)."""
     import lm_eval
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
+    from lm_eval.evaluator import evaluate
 
-    from eval.suite import TASKS_DIR
+    from eval.scoring import BucketLM
 
     log.info("%s: evaluating %s", ckpt.name, ", ".join(p.name for p in plans))
     if cfg.threads is not None:
         import torch
 
         torch.set_num_threads(cfg.threads)
-    model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"])
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=model_spec["max_length"])
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"], ckpt.tokenizer)
+    lm = BucketLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=model_spec["max_length"],
+                  progress=f"scoring {ckpt.name}")
     start = time.perf_counter()
-    _Quieter.truncated = 0
-    out = simple_evaluate(model=lm, tasks=[p.lm_eval_config() for p in plans], task_manager=manager,
-                          bootstrap_iters=0, log_samples=True)
+    out = evaluate(lm=lm, task_dict=_task_dict(plans), bootstrap_iters=0, log_samples=True, verbosity="WARNING")
     seconds = time.perf_counter() - start
-    if _Quieter.truncated:
+    if lm.truncated:
         log.warning("%s: %d request(s) longer than the model's context (%d tokens) were cut from the left",
-                    ckpt.name, _Quieter.truncated, lm.max_length)
+                    ckpt.name, lm.truncated, lm.max_length)
     if out is None:
         raise RuntimeError(f"{ckpt.path}: lm-eval returned no results (not rank 0?)")
+    out["config"] = {"model": "hf", "model_args": {"pretrained": ckpt.name}, "batch_size": cfg.batch_size,
+                     "device": device, "dtype": model_spec["dtype"], "bootstrap_iters": 0}
+    if lm_eval_dir is not None:
+        write_lm_eval_files(out, lm_eval_dir, ckpt.name)
     entries = {}
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for plan, key in zip(plans, keys, strict=True):
@@ -224,6 +292,24 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
                         "protocol": stamp(cfg.protocol)}
     del lm, model
     return entries
+
+
+_TASK_DICTS: dict[str, Any] = {}
+
+
+def _task_dict(plans: list[TaskPlan]) -> Any:
+    """lm-eval's loaded tasks for ``plans``, built once per process and configuration: the
+    checkpoints of a series reuse the loaded datasets and built documents."""
+    from lm_eval.tasks import TaskManager
+
+    from eval.suite import TASKS_DIR
+
+    configs = [p.lm_eval_config() for p in plans]
+    key = json.dumps(configs, sort_keys=True, default=str)
+    if key not in _TASK_DICTS:
+        manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+        _TASK_DICTS[key] = manager.load(configs)
+    return _TASK_DICTS[key]
 
 
 def _check_split(ckpt: Checkpoint, task: str, columns: dict[str, list[Any]]) -> None:
@@ -280,3 +366,45 @@ def evaluate_paths(paths: list[str | Path], cfg: EvalConfig) -> dict[str, list[C
                 bar.update()
             out[str(run_dir or checkpoints[0].path)] = results
     return out
+
+
+def evaluate_model(model: str, cfg: EvalConfig, *, revision: str | None = None, tokenizer: str | None = None,
+                   total_steps: int | None = None, hub_cache: str | None = None,
+                   compute: bool = True) -> CheckpointResults:
+    """One model named as a user names it: a hub name at a revision (downloaded into the hub cache
+    when missing, pinned to its commit) or a folder; ``tokenizer`` names another tokenizer."""
+    from eval.checkpoints import source_checkpoint
+    from eval.models import ModelSourceError, resolve, split_spec
+
+    name, named_revision = split_spec(model)
+    if named_revision is not None and revision is not None:
+        raise ModelSourceError(f"model={model} names revision {named_revision} and revision={revision} another; give one")
+    source = resolve(name, revision or named_revision, tokenizer, cache_dir=hub_cache)
+    return evaluate_checkpoint(source_checkpoint(source, total_steps), cfg, compute=compute)
+
+
+def revision_job(model: str, cfg: EvalConfig, revision: str | None, tokenizer: str | None, total_steps: int | None,
+                 hub_cache: str | None) -> str:
+    """One revision of a series, in a launcher's job: evaluated into the results folder (returns
+    where its results are; the caller reads them from there)."""
+    return str(evaluate_model(model, cfg, revision=revision, tokenizer=tokenizer, total_steps=total_steps,
+                              hub_cache=hub_cache).cache)
+
+
+def evaluate_series(model: str, revisions: list[str | None], cfg: EvalConfig, *, parallel: int = 1,
+                    tokenizer: str | None = None, total_steps: int | None = None,
+                    hub_cache: str | None = None) -> list[CheckpointResults]:
+    """Several revisions of one model, each a job sent through the study's Hydra launchers (the
+    local pool of ``parallel`` processes by default; ``hydra/launcher=slurm-1gpu`` on the command
+    line sends each to Slurm). A worker keeps its loaded tasks and tokenized requests for the next
+    revision it is given. A failed revision fails the command, naming its log."""
+    import re
+
+    from debias.launch.jobs import Job, execute
+
+    logs = Path(cfg.results_dir).expanduser().resolve() / "logs" / re.sub(r"[^A-Za-z0-9_.-]+", "--", model)
+    jobs = [Job(f"eval {model}@{rev or 'main'}", revision_job, (model, cfg, rev, tokenizer, total_steps, hub_cache),
+                log_file=logs / f"{rev or 'main'}.log") for rev in revisions]
+    execute(jobs, parallel, sweep_dir=logs / "launcher")
+    return [evaluate_model(model, cfg, revision=rev, tokenizer=tokenizer, total_steps=total_steps,
+                           hub_cache=hub_cache, compute=False) for rev in revisions]

@@ -109,3 +109,62 @@ def train_small_tokenizer(dest: str | Path, vocab_size: int = 512) -> Path:
     texts = [d["sent_more"] for d in crows_pairs_docs()]
     texts += [p.pro for p in load_pairs()]
     return train_bpe(texts, vocab_size, dest)
+
+
+def make_hub_cache(cache_dir: str | Path, repo_id: str, revisions: dict[str, str | Path]) -> dict[str, str]:
+    """A Hugging Face hub cache holding ``repo_id`` at each revision (name -> a model folder), in the
+    hub's own layout (``models--owner--name/{blobs,refs,snapshots}``, snapshot files as relative
+    links to content-addressed blobs), so that ``snapshot_download`` answers from it offline.
+    Returns each revision's commit hash (made from the folder's contents, as a commit is)."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    commits = {}
+    for revision, folder in revisions.items():
+        files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+        commit = hashlib.sha1(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+        snapshot = repo / "snapshots" / commit
+        snapshot.mkdir(parents=True, exist_ok=True)
+        (repo / "blobs").mkdir(exist_ok=True)
+        for f in files:
+            blob = hashlib.sha256(f.read_bytes()).hexdigest()
+            if not (repo / "blobs" / blob).exists():
+                shutil.copyfile(f, repo / "blobs" / blob)
+            link = snapshot / f.name
+            if not link.exists():
+                os.symlink(os.path.join("..", "..", "blobs", blob), link)
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / revision).write_text(commit)
+        commits[revision] = commit
+    return commits
+
+
+def as_bin_shards(src: str | Path, dest: str | Path, shards: int = 2, *, tokenizer: bool = False) -> Path:
+    """The model of ``src`` as ``pytorch_model-0000N-of-0000M.bin`` shards with their index, the way
+    older hub repositories ship it; its tokenizer files only when ``tokenizer``."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = load_file(str(src / "model.safetensors"))
+    names = sorted(weights)
+    files = [f"pytorch_model-{i + 1:05d}-of-{shards:05d}.bin" for i in range(shards)]
+    weight_map = {}
+    for i, file in enumerate(files):
+        part = {n: weights[n].clone() for n in names[i::shards]}
+        torch.save(part, dest / file)
+        weight_map.update({n: file for n in part})
+    total = sum(t.numel() * t.element_size() for t in weights.values())
+    write_json(dest / "pytorch_model.bin.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
+    keep = ["config.json", "generation_config.json"]
+    if tokenizer:
+        keep += ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+    for name in keep:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dest / name)
+    return dest

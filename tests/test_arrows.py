@@ -104,10 +104,11 @@ def test_train_refuses_a_study_and_names_the_study_command(tmp_path: Path) -> No
 
 
 # The rooms inside debias/ and the rooms each may import: the core imports nothing else of the
-# project, the swapper and the synthetic corpus stand on the core alone, data orders may be built
+# project, the launcher's jobs, the swapper and the synthetic corpus stand on the core alone, data orders may be built
 # from the synthetic corpus, and the rewrite stands on all of them. Only the study sits above.
 ROOMS = {
     "core": set(),
+    "launch": {"core"},
     "config": {"core"},
     "swap": {"core", "config"},
     "synthetic": {"core", "config"},

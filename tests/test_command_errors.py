@@ -210,8 +210,8 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.data.fetch import DataNotFoundError
     from debias.data.indexed import IndexedDatasetError
     from debias.data.order import StepOutOfRangeError
+    from debias.launch.jobs import JobsFailed
     from debias.rewrite.engine import OutputWriteError
-    from debias.study.jobs import JobsFailed
     from eval.tasks.common import BenchmarkFormatError
     from train.rundir import RunExistsError
 

@@ -149,7 +149,10 @@ def test_config_problems_are_listed_together() -> None:
     ("evaluate", ["path=/x"]),
     ("evaluate", ["path=/x", "eval=quick"]),
     ("evaluate", ["path=/x", "eval=bias", "eval.checkpoints.which=last"]),
+    ("evaluate", ["model_name=EleutherAI/pythia-70m-deduped", "revisions=[step1000,step143000]"]),
     ("report", ["runs=[/x]", "eval=quick"]),
+    ("report", ["compare=[EleutherAI/pythia-70m-deduped@step143000,/models/mine]"]),
+    ("report", ["comparison=pythia-intervention", "eval=bias"]),
 ])
 def test_configs_compose_and_validate(name: str, overrides: list[str]) -> None:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -157,6 +160,27 @@ def test_configs_compose_and_validate(name: str, overrides: list[str]) -> None:
     app = OmegaConf.to_object(cfg)
     assert isinstance(app, EvaluateAppConfig if name == "evaluate" else ReportAppConfig)
     assert app.problems() == []
+
+
+def test_every_named_comparison_composes_into_pairs() -> None:
+    names = sorted(p.stem for p in (REPO / "conf" / "comparison").glob("*.yaml"))
+    assert names == ["pythia-intervention"]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        app = OmegaConf.to_object(compose(config_name="report", overrides=["comparison=pythia-intervention"]))
+    assert [(p.a, p.b) for p in app.pairs()] == [
+        (f"EleutherAI/pythia-{s}-deduped@step143000", f"EleutherAI/pythia-intervention-{s}-deduped")
+        for s in ("410m", "1.4b", "6.9b")]
+
+
+def test_model_and_comparison_mistakes_are_listed_together() -> None:
+    said = " | ".join(ReportAppConfig(runs=["/x"], compare=["a/b"]).problems()
+                      + ReportAppConfig(runs=["/x"], revisions=["step1"]).problems())
+    for needle in ("not both", "compare= takes two models", "revisions= goes with compare"):
+        assert needle in said, needle
+    said = " | ".join(EvaluateAppConfig(model_name="a/b", path="/x", total_steps=0).problems()
+                      + EvaluateAppConfig(path="/x", tokenizer="t").problems())
+    for needle in ("give model= or path=/paths=, not both", "go with model=", "total_steps=0"):
+        assert needle in said, needle
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The study's job graph through Hydra's launchers (debias.study.jobs): the local joblib pool by default
+"""The study's job graph through Hydra's launchers (debias.launch.jobs): the local joblib pool by default
 and submitit's executor, waves in dependency order, a failure that stops only its dependents and
 is named with its log, and a rerun that does only what is left."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from debias.study.jobs import Job, JobsFailed, execute, launcher_overrides, waves
+from debias.launch.jobs import Job, JobsFailed, execute, launcher_overrides, waves
 from tests.jobs_helper import make
 
 
@@ -72,3 +72,15 @@ def test_a_run_leaves_hydra_as_it_found_it(tmp_path: Path) -> None:
     assert not GlobalHydra.instance().is_initialized()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         assert compose(config_name="train").seed is not None
+
+
+def test_a_pool_of_one_gives_the_sending_process_its_console_back(tmp_path: Path,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """joblib runs a pool of one in the sending process: each job's output goes to its log, and
+    what the sender prints afterwards (a summary, an error) reaches the console again."""
+    jobs = [Job(k, make, (str(tmp_path / k),), log_file=tmp_path / "logs" / f"{k}.log") for k in ("a", "b")]
+    assert execute(jobs, 1, sweep_dir=tmp_path / "hydra") == {"a": ("made", True), "b": ("made", True)}
+    print("the sender's own line")
+    out = capfd.readouterr().out
+    assert "the sender's own line" in out and "making a" not in out
+    assert (tmp_path / "logs" / "b.log").read_text().strip() == "making b"

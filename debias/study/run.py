@@ -7,7 +7,7 @@ Each run is composed from the study's overrides less the study's own keys (``run
 trained by ``train``; each run's checkpoints are evaluated by ``eval``. This package is the one
 place that uses both: neither ``train`` nor ``eval`` imports the other, or this.
 
-Each unit of work is a job (``debias.study.jobs``) sent through a Hydra launcher: by default a local
+Each unit of work is a job (``debias.launch.jobs``) sent through a Hydra launcher: by default a local
 pool of ``study.parallel`` processes, on Slurm with ``hydra/launcher=slurm-1gpu`` (or another
 preset in conf/hydra/launcher/); each starts once what it needs is done. Every job skips
 what is already done (``resume=auto`` for training, per-checkpoint caches for evaluation), so a
@@ -32,9 +32,9 @@ from omegaconf import DictConfig, OmegaConf
 from debias.core.atomic import write_json
 from debias.core.config_errors import Problems
 from debias.core.errors import DebiasError
+from debias.launch.jobs import Job, JobsFailed, execute
 from debias.rewrite.intervention import intervention_steps
 from debias.study.config import STUDY_KEYS, StudyAppConfig, register_configs
-from debias.study.jobs import Job, JobsFailed, execute
 from train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def plan_study(cfg: StudyAppConfig, overrides: Sequence[str]) -> dict[tuple[int,
 def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
               launcher: Sequence[str] | None = None) -> StudyResult:
     """Run (or finish) the study ``cfg.study`` describes; ``overrides`` are those that composed ``cfg``.
-    ``launcher``: Hydra overrides choosing where the jobs run (``debias.study.jobs``; default: the
+    ``launcher``: Hydra overrides choosing where the jobs run (``debias.launch.jobs``; default: the
     running app's ``hydra/launcher`` choice, else the local pool)."""
     cfg = to_study_config(cfg)
     started = time.time()

@@ -1,7 +1,9 @@
-"""The bias report: ``python -m eval.report runs=[...]`` or ``write_report(run_dirs, cfg, out)``.
+"""The bias report: ``python -m eval.report runs=[...]`` or ``write_report(run_dirs, cfg, out)``;
+of released models, ``python -m eval.report compare=[A,B]`` or ``write_pairs_report(pairs, cfg, out)``.
 
 Writes ``report.html`` (one self-contained file: tables and inline plots), ``report.md`` (with
-``figures/*.png``) and ``results.json`` (every number in the report).
+``figures/*.png``; each figure also as ``.pdf`` and its numbers as ``.csv``) and ``results.json``
+(every number in the report).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from debias.core.atomic import write_bytes, write_text
 from eval.config import EvalConfig
@@ -29,24 +32,55 @@ class ReportPaths:
 def write_report(run_dirs: Sequence[str | Path], cfg: EvalConfig, out: str | Path, *,
                  title: str = "pythia-debias: bias intervention report", evaluate_missing: bool = True) -> ReportPaths:
     """Evaluate what the caches lack (unless told not to), then write the report into ``out``."""
-    from eval.report.plots import forest_png, series_png
+    from eval.report.plots import forest_figure, series_figure
     from eval.report.render import render_html, render_markdown
     from eval.report.study import load_runs, study
 
     out = Path(out).expanduser().resolve()
     runs = load_runs(run_dirs, cfg, compute=evaluate_missing)
     data = study(runs, cfg, title)
-    figures = {name: series_png(name, s, data) for name, s in data["series"].items()}
-    if (forest := forest_png(data)) is not None:
+    figures = {name: series_figure(name, s, data) for name, s in data["series"].items()}
+    if (forest := forest_figure(data)) is not None:
         figures["forest/link"] = forest
-    files = {}
-    for name, png in figures.items():
-        rel = f"figures/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
-        write_bytes(out / rel, png)
-        files[name] = rel
+    files = _write_figures(out, figures)
     paths = ReportPaths(out / "report.html", out / "report.md", out / "results.json")
     write_text(paths.results, json.dumps(data, indent=1, default=str, allow_nan=True) + "\n")
     write_text(paths.markdown, render_markdown(data, files))
-    write_text(paths.html, render_html(data, figures))
+    write_text(paths.html, render_html(data, {name: f.png for name, f in figures.items()}))
     log.info("report written to %s", paths.html)
     return paths
+
+
+def write_pairs_report(pairs: Sequence[Any], cfg: EvalConfig, out: str | Path, *,
+                       title: str = "pythia-debias: model comparison", evaluate_missing: bool = True,
+                       hub_cache: str | None = None) -> ReportPaths:
+    """Pairs of models (``eval.report.pairs.ModelPair``), each evaluated where the results lack it,
+    compared item by item under the protocol; the same three files as ``write_report``."""
+    from eval.report.pairs import pairs_data
+    from eval.report.plots import series_figure
+    from eval.report.render import render_pairs_html, render_pairs_markdown
+
+    out = Path(out).expanduser().resolve()
+    data = pairs_data(pairs, cfg, title, compute=evaluate_missing, hub_cache=hub_cache)
+    data["intervention_starts"] = []
+    data["arms"] = [{"label": m["spec"], "role": "intervention"} for m in data["models"]]
+    figures = {name: series_figure(name, s, data) for name, s in data["series"].items()}
+    files = _write_figures(out, figures)
+    paths = ReportPaths(out / "report.html", out / "report.md", out / "results.json")
+    write_text(paths.results, json.dumps(data, indent=1, default=str, allow_nan=True) + "\n")
+    write_text(paths.markdown, render_pairs_markdown(data, files))
+    write_text(paths.html, render_pairs_html(data, {name: f.png for name, f in figures.items()}))
+    log.info("report written to %s", paths.html)
+    return paths
+
+
+def _write_figures(out: Path, figures: dict[str, Any]) -> dict[str, str]:
+    """Each figure as ``figures/<name>.png`` (returned, for the Markdown), ``.pdf`` and ``.csv``."""
+    files = {}
+    for name, fig in figures.items():
+        stem = f"figures/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+        write_bytes(out / f"{stem}.png", fig.png)
+        write_bytes(out / f"{stem}.pdf", fig.pdf)
+        write_text(out / f"{stem}.csv", fig.csv)
+        files[name] = f"{stem}.png"
+    return files

@@ -1,8 +1,10 @@
-"""``python -m eval.report``: evaluate the runs' checkpoints where the cache lacks results, compare
-arms, and write ``report.html``, ``report.md`` and ``results.json``.
+"""``python -m eval.report``: evaluate the runs' checkpoints (or the models') where the cache lacks
+results, compare arms (or models), and write ``report.html``, ``report.md`` and ``results.json``.
 
     python -m eval.report runs=[runs/] out=report eval=quick
     python -m eval.report runs=[runs/base-s0,runs/tail21-s0,runs/control21-s0] evaluate_missing=false
+    python -m eval.report compare=[EleutherAI/pythia-410m-deduped@step143000,EleutherAI/pythia-intervention-410m-deduped]
+    python -m eval.report comparison=pythia-intervention eval=bias
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from debias.core.config_errors import Problems
 from debias.core.config_keys import unknown_keys
 from debias.core.errors import exits_on_error
 from eval.config import ReportAppConfig
-from eval.report import write_report
+from eval.report import write_pairs_report, write_report
 
 log = logging.getLogger("eval.report")
 
@@ -35,11 +37,23 @@ def main(cfg: DictConfig) -> None:
     for raw in app.runs:
         problems.check(Path(raw).expanduser().exists(), f"runs: {raw} does not exist")
     problems.raise_if_any()
-    paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
+    if app.runs:
+        paths = write_report(app.runs, app.eval, app.out, title=app.title, evaluate_missing=app.evaluate_missing)
+    else:
+        title = app.title if app.title != ReportAppConfig.title else "pythia-debias: model comparison"
+        paths = write_pairs_report(app.pairs(), app.eval, app.out, title=title, evaluate_missing=app.evaluate_missing,
+                                   hub_cache=app.hub_cache)
     print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
-    from eval.report.reading import headline_of
+    if app.runs:
+        from eval.report.reading import headline_of
 
-    print("\n".join(headline_of(paths.results)))
+        print("\n".join(headline_of(paths.results)))
+    else:
+        import json
+
+        from eval.report.pairs import pairs_headline
+
+        print("\n".join(pairs_headline(json.loads(paths.results.read_text()))))
 
 
 if __name__ == "__main__":

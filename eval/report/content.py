@@ -151,8 +151,9 @@ def comparison_tables(data: dict[str, Any]) -> list[Table]:
                            fmt(row.get("seed_sd"), spec)])
             t.marks.append("significant" if supported(row, alpha) else "")
         methods = sorted({row["method"] for row in comp["rows"]})
-        t.note = (f"Method: {'; '.join(methods)}. Highlighted rows: Holm p < {alpha:g} in their family. Seed sd: the "
-                  "metric's sd over the first arm's seeds, what seeds alone move.")
+        seeds = any(row.get("seed_sd") is not None for row in comp["rows"])
+        t.note = (f"Method: {'; '.join(methods)}. Highlighted rows: Holm p < {alpha:g} in their family."
+                  + (" Seed sd: the metric's sd over the first arm's seeds, what seeds alone move." if seeds else ""))
         out.append(t)
     return out
 

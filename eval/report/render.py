@@ -134,3 +134,52 @@ def render_markdown(data: dict[str, Any], figure_files: dict[str, str]) -> str:
         parts += ["## Items that moved most", ""] + [table_md(t) for t in movers]
     parts += ["## Data", ""] + [table_md(t) for t in content.data_tables(data)]
     return "\n".join(parts)
+
+
+def _models_table(data: dict[str, Any]) -> Table:
+    t = Table("Models", ["model", "commit", "step", "items scored", "results"])
+    for m in data["models"]:
+        for c in m["checkpoints"]:
+            commit = (c.get("source") or {}).get("commit") or "-"
+            t.rows.append([c["name"], commit[:12], str(c["step"] if c["step"] is not None else "-"),
+                           f"{sum(c['items'].values()):,} in {len(c['items'])} tasks", str(c["cache"])])
+    t.note = "Each revision is pinned to the commit it resolved to when evaluated; its results are cached at the path shown."
+    return t
+
+
+def render_pairs_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
+    """The report of model pairs: reading, protocol, models, comparisons, curves."""
+    from eval.report.pairs import pairs_headline
+
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(data['title'])}</title>",
+             f"<style>{CSS}</style></head><body>", f"<h1>{e(data['title'])}</h1>",
+             f"<p class='note'>Generated {e(data['generated'])} from {len(data['models'])} model(s).</p>",
+             "<div class='headline'>" + "<br>".join(e(x) for x in pairs_headline(data)) + "</div>",
+             "<h2>Protocol</h2>" + table_html(content.protocol_table(data)),
+             "<h2>Models</h2>" + table_html(_models_table(data), None),
+             "<h2>Comparisons</h2>", f"<p class='note'>{e(data['method'])}</p>"]
+    parts += [table_html(t) for t in content.comparison_tables(data)]
+    if figures:
+        parts.append("<h2>Curves</h2>")
+    for name, png in figures.items():
+        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>")
+    if data["emergence"]:
+        parts.append("<h2>Emergence</h2>" + table_html(content.emergence_table(data)))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render_pairs_markdown(data: dict[str, Any], figure_files: dict[str, str]) -> str:
+    from eval.report.pairs import pairs_headline
+
+    parts = [f"# {_md_cell(data['title'])}", "", f"_Generated {data['generated']} from {len(data['models'])} model(s)._", ""]
+    parts += [f"- {_md_cell(x)}" for x in pairs_headline(data)]
+    parts += ["", "## Protocol", "", table_md(content.protocol_table(data)), "## Models", "", table_md(_models_table(data)),
+              "## Comparisons", "", data["method"], ""]
+    parts += [table_md(t) for t in content.comparison_tables(data)]
+    if figure_files:
+        parts += ["## Curves", ""] + [f"![{_md_cell(name)}]({path})" for name, path in figure_files.items()] + [""]
+    if data["emergence"]:
+        parts += ["## Emergence", "", table_md(content.emergence_table(data))]
+    return "\n".join(parts)

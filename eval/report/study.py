@@ -254,22 +254,31 @@ def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, Any]:
-    """Everything the report shows, as plain JSON-able data (also written as results.json)."""
-    arms = group_arms(runs)
-    label_of = {id(r): a.label for a in arms for r in a.runs}
+def report_header(cfg: EvalConfig, title: str, results: Sequence[CheckpointResults]) -> dict[str, Any]:
+    """What every report's results.json starts with: its title and time, the intervals' level, the
+    eval config, every metric's label and unit, and the protocol with whether ``results`` recorded it."""
     protocol = cfg.protocol
-    status = protocol_status(protocol, [t.protocol for run in runs for r in run.results for t in r.tables.values()])
-    data: dict[str, Any] = {
+    status = protocol_status(protocol, [t.protocol for r in results for t in r.tables.values()])
+    return {
         "title": title,
         "generated": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "confidence": cfg.confidence,
         "eval_config": asdict(cfg),
         "metrics": {m.name: {"label": m.label, "kind": m.kind, "part": m.part, "null": m.null,
-                             "higher_is_better": m.higher_is_better, "fmt": m.fmt} for m in METRICS},
+                             "higher_is_better": m.higher_is_better, "fmt": m.fmt, "unit": m.unit} for m in METRICS},
         "protocol": {**protocol.to_dict(), "sha256": protocol.sha256(), "status": status.status,
                      "recorded": status.recorded},
         "primary": list(protocol.primary),
+    }
+
+
+def study(runs: Sequence[Run], cfg: EvalConfig, title: str = "") -> dict[str, Any]:
+    """Everything the report shows, as plain JSON-able data (also written as results.json)."""
+    arms = group_arms(runs)
+    label_of = {id(r): a.label for a in arms for r in a.runs}
+    protocol = cfg.protocol
+    data: dict[str, Any] = {
+        **report_header(cfg, title, [r for run in runs for r in run.results]),
         "runs": [],
         "arms": [],
         "comparisons": [],

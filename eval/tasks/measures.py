@@ -42,6 +42,25 @@ class Metric:
     def table(self, available: Mapping[str, object]) -> str | None:
         return next((t for t in self.tasks if t in available), None)
 
+    @property
+    def unit(self) -> str:
+        """What its values are, for a figure's axis: log-odds in nats, a correlation, an AUC, a
+        fraction of items, a perplexity or bits per byte."""
+        leaf = self.name.rsplit("/", 1)[-1]
+        if leaf == "auc":
+            return "AUC (0.5: no link)"
+        if leaf.startswith("association_") or (leaf == "association" and self.name.startswith("winogender")):
+            return "Pearson r over occupations"
+        if leaf == "net_bias":
+            return "difference of accuracies"
+        if self.part in ("prior", "association") or leaf == "likelihood_diff":
+            return "log-odds, nats"
+        if leaf.startswith("ppl"):
+            return "perplexity"
+        if leaf == "bits_per_byte":
+            return "bits per byte"
+        return "fraction of items"
+
 
 def mean(x: np.ndarray) -> np.ndarray:
     return np.mean(x, axis=-1)

@@ -14,6 +14,7 @@ except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the 
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
     from eval.tasks.common import as_dataset
 from eval.tasks.common import pair_choices, pair_results  # noqa: F401  (named by winobias_preference.yaml)
+from eval.tasks.in_lm_eval import aggregate, with_records
 from eval.tasks.winobias.reader import load_pairs
 
 
@@ -45,3 +46,13 @@ def winobias_coreference_results(doc: dict[str, Any], results: list[tuple[float,
 def coreference_choices(doc: dict[str, Any]) -> list[str]:
     """The bracketed occupation first; lm-eval prepends the target delimiter (a space)."""
     return [doc["referent"], doc["other"]]
+
+
+# The headline measures, inside lm-eval (eval.tasks.in_lm_eval): documents filed under each key,
+# aggregated by the metric of eval.metrics.
+preference_results = with_records(pair_results, "association", "auc")
+association = aggregate("winobias/association")
+auc = aggregate("winobias/auc")
+coreference_results = with_records(winobias_coreference_results, "net_bias_type1_test", "net_bias_type2_test")
+net_bias_type1_test = aggregate("winobias_coref_type1_test/net_bias")
+net_bias_type2_test = aggregate("winobias_coref_type2_test/net_bias")

@@ -13,6 +13,7 @@ try:
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
     from eval.tasks.common import as_dataset
+from eval.tasks.in_lm_eval import aggregate, with_records
 from eval.tasks.winogender.reader import winogender_docs
 
 
@@ -28,3 +29,9 @@ def winogender_sentences(doc: dict[str, Any]) -> list[str]:
 def winogender_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, float]:
     (female, _), (male, _), _neutral = results
     return {"logodds_female": female - male}
+
+
+# The headline measures, inside lm-eval (eval.tasks.in_lm_eval).
+results_with_records = with_records(winogender_results, "association_occupation", "association_participant")
+association_occupation = aggregate("winogender/association_occupation")
+association_participant = aggregate("winogender/association_participant")

@@ -1,4 +1,6 @@
-"""The study's jobs through Hydra's launcher plugins: the same engines that send single runs.
+"""Jobs through Hydra's launcher plugins: the same engines that send single runs. The study's
+runs and evaluations go this way, and so does a series of revisions of a released model
+(``eval.runner.evaluate_series``).
 
 A ``Job`` is one process's worth of work with the jobs it waits on. ``execute`` runs a graph of
 them in waves (a job's wave is one more than the latest of those it waits on) and sends each wave
@@ -127,9 +129,21 @@ def _slug(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_") or "job"
 
 
+@dataclass
+class LaunchConfig:
+    """``conf/launch.yaml``: what a launcher is composed with. A job carries its own work, so there
+    is nothing here but Hydra's settings (``hydra/launcher=...``, ``hydra.launcher.*``)."""
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_launch", node=LaunchConfig)
+
+
 def _context(overrides: Sequence[str], sweep_dir: Path) -> tuple[Any, DictConfig]:
-    """Hydra's context and the multirun config the launcher is set up with (conf/train.yaml plus
-    the launcher and where its records go)."""
+    """Hydra's context and the multirun config the launcher is set up with (``conf/launch.yaml``
+    plus the launcher and where its records go)."""
     from hydra import initialize_config_dir
     from hydra._internal.callbacks import Callbacks  # what Hydra's own multirun gives its launchers
     from hydra.core.global_hydra import GlobalHydra
@@ -137,15 +151,14 @@ def _context(overrides: Sequence[str], sweep_dir: Path) -> tuple[Any, DictConfig
     from hydra.types import HydraContext, RunMode
 
     from debias.core.conf_dir import CONF_DIR
-    from train.config import register_configs
 
     register_configs()
     setup_globals()
     GlobalHydra.instance().clear()
-    initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="study")
+    initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="jobs")
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None
-    cfg = hydra.compose_config("train", overrides=[*overrides, f"hydra.sweep.dir={sweep_dir}",
+    cfg = hydra.compose_config("launch", overrides=[*overrides, f"hydra.sweep.dir={sweep_dir}",
                                                    "hydra.sweep.subdir=${hydra.job.num}-${hydra.job.name}"],
                                run_mode=RunMode.MULTIRUN)
     return HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg)), cfg
@@ -228,17 +241,34 @@ def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], log_file: Path | None) -> Any:
-    """In the job's process: send its output and logging to its own file, then run it."""
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        # Everything the job prints (progress bars, library warnings) goes to its log, not the console.
-        out = open(log_file, "a", buffering=1)  # noqa: SIM115 - lives as long as the job's process
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        sys.stdout = sys.stderr = out
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    return fn(*args)
+    """In the job's process: send its output and logging to its own file, run it, and put the
+    process's own output back (a pool of one runs its jobs in the sending process itself)."""
+    if log_file is None:
+        return fn(*args)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
+    root = logging.getLogger()
+    saved_logging = root.handlers[:], root.level
+    # Everything the job prints (progress bars, library warnings) goes to its log, not the console.
+    with open(log_file, "a", buffering=1) as out:
+        try:
+            os.dup2(out.fileno(), 1)
+            os.dup2(out.fileno(), 2)
+            sys.stdout = sys.stderr = out
+            handler = logging.StreamHandler(out)
+            handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+            root.handlers[:] = [handler]  # swapped, not closed: they are put back below
+            root.setLevel(logging.INFO)
+            return fn(*args)
+        finally:
+            out.flush()
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
+                os.close(fd)
+            sys.stdout, sys.stderr = saved_streams
+            root.handlers[:] = saved_logging[0]
+            root.setLevel(saved_logging[1])
