@@ -40,7 +40,8 @@ def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
     for p in app.problems():
         problems.add(p)
     for raw in app.all_paths():
-        problems.check(Path(raw).expanduser().exists(), f"path {raw} does not exist")
+        hint = f" (a model on the hub is model={raw})" if "/" in raw and not raw.startswith((".", "/", "~")) else ""
+        problems.check(Path(raw).expanduser().exists(), f"path {raw} does not exist{hint}")
     if app.model_name and not Path(app.model_name).expanduser().exists():
         from eval.models import is_hub_name, split_spec
 

@@ -96,6 +96,8 @@ def test_a_model_the_cache_lacks_fails_with_what_to_do(hub: dict, tmp_path: Path
     assert done.returncode == 2
     assert "EleutherAI/pythia-tiny-deduped@step5: not in the hub cache" in done.stderr and "HF_HUB_CACHE" in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 3
+    as_path = _run(["path=EleutherAI/pythia-tiny-deduped", *SMALL], tmp_path, hub["cache"])
+    assert as_path.returncode == 2 and "a model on the hub is model=EleutherAI/pythia-tiny-deduped" in as_path.stderr
 
 
 def test_sharded_bin_weights_and_another_tokenizer_score_as_the_safetensors_do(models: dict[str, Path],
@@ -211,3 +213,9 @@ def test_the_pythia_intervention_preset_compares_the_released_models(tmp_path: P
     page = (tmp_path / "report" / "report.html").read_text()
     assert "no seeds: every interval is over benchmark items" in page
     assert "pythia-6.9b-deduped, intervention vs base" in done.stdout
+
+
+def test_a_model_folder_given_as_a_run_points_to_compare(models: dict[str, Path], tmp_path: Path) -> None:
+    done = _run([f"runs=[{models['early']}]", *SMALL], tmp_path, module="eval.report")
+    assert done.returncode == 2 and "compare=[<model a>,<model b>]" in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3

@@ -30,7 +30,7 @@ from debias.core.contracts import (
     read_arm_record,
     read_run_record,
 )
-from eval.checkpoints import expand_paths, find_checkpoints
+from eval.checkpoints import CheckpointError, expand_paths, find_checkpoints
 from eval.compare import ComparisonTable, common_ids, compare_arms
 from eval.config import EvalConfig
 from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
@@ -97,7 +97,8 @@ def load_runs(run_dirs: Sequence[str | Path], cfg: EvalConfig, *, compute: bool 
     infos = []
     for run_dir, checkpoints in groups:
         if run_dir is None:
-            raise ValueError(f"{checkpoints[0].path}: the report needs run directories (with run.json), not a checkpoint")
+            raise CheckpointError(f"{checkpoints[0].path}: runs= takes run directories (with run.json), and this is one "
+                                  "model; compare two models with compare=[<model a>,<model b>] (hub names or folders)")
         record = read_run_record(run_dir)  # RecordError naming a malformed run.json
         infos.append(record.to_dict() if record is not None else checkpoints[-1].run or {"name": run_dir.name})
     starts = {int(i["start_step"]) for i in infos if i.get("arm") in ("intervention", "control") and i.get("start_step")}
