@@ -8,7 +8,8 @@ EXTRAS ?= dev
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-export DEBIAS_DATA_DIR ?= $(abspath ../shared/data)
+# Data: DEBIAS_DATA_DIR names a local copy; unset, files download once into the cache (debias/data/fetch.py).
+# The tests (tests/conftest.py) and .ci/run point it at ../shared/data themselves.
 
 .PHONY: install demo readme-results test test-quick bench lint clean
 

@@ -253,3 +253,26 @@ def test_the_base_is_exported_from_the_top() -> None:
     import debias
 
     assert debias.DebiasError is DebiasError and issubclass(debias.TailVerificationError, DebiasError)
+
+
+# -- every command, one missing input ------------------------------------------------------------
+@pytest.mark.parametrize(("module", "args", "needle"), [
+    ("debias.swap", ["input=/nonexistent/book.txt", "output={tmp}/out.txt"], "/nonexistent/book.txt"),
+    ("debias.rewrite", ["data=pile", "data.indexed_path=/nonexistent/document", "intervention=tail7", "workers=2",
+                        "output={tmp}/tail"], "/nonexistent/document.idx: no such file"),
+    ("train", ["+experiment=pythia-70m-tail7", "data.indexed_path=/nonexistent/document", "runs_root={tmp}/runs"],
+     "/nonexistent/document.idx does not exist"),
+    ("eval", ["path=/nonexistent/run"], "/nonexistent/run does not exist"),
+    ("eval", ["model=/nonexistent/model"], "model=/nonexistent/model"),
+    ("eval.report", ["runs=[/nonexistent/runs]"], "/nonexistent/runs does not exist"),
+    ("eval.report", ["compare=[/nonexistent/a,/nonexistent/b]"], "/nonexistent/a"),
+], ids=["swap", "rewrite", "train", "eval-path", "eval-model", "report-runs", "report-compare"])
+def test_every_command_refuses_a_missing_input_in_a_line_or_two(tmp_path: Path, module: str, args: list[str],
+                                                                 needle: str) -> None:
+    done = subprocess.run([sys.executable, "-m", module, *(a.format(tmp=tmp_path) for a in args)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env={**{k: v for k, v in os.environ.items() if k != "DEBIAS_DEBUG"},
+                               "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
+    err = assert_refused(done, needle)
+    assert len([line for line in err.splitlines() if line.strip()]) <= 4, err  # the command's line and its problems
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "tail").exists()

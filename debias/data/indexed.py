@@ -49,6 +49,10 @@ class IndexedDatasetError(DebiasError, ValueError):
     """A ``.bin``/``.idx`` pair is malformed or does not match what the caller needs."""
 
 
+class IndexedDatasetMissing(DebiasError, FileNotFoundError):
+    """A ``.bin`` or ``.idx`` of an indexed dataset is not there; the message names it and the prefix."""
+
+
 def idx_path(prefix: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(prefix)}.idx")
 
@@ -101,7 +105,7 @@ class MMapIndexedDataset:
                 hint = ""
                 if Path(prefix).suffix in (".bin", ".idx"):
                     hint = f" Pass the path without extension ({strip_extension(prefix)})."
-                raise FileNotFoundError(
+                raise IndexedDatasetMissing(
                     f"{p}: no such file. An indexed dataset is a pair <prefix>.bin + <prefix>.idx;"
                     f" check the prefix {prefix}.{hint}"
                 )
