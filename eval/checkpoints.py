@@ -169,7 +169,8 @@ def expand_paths(paths: list[str | Path], how: CheckpointSelection) -> list[tupl
     return out
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A model name or folder as one safe path component (``EleutherAI/pythia-70m`` -> ``EleutherAI--pythia-70m``)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "--", text).strip("-.") or "model"
 
 
@@ -190,9 +191,9 @@ def cache_path(ckpt: Checkpoint, cache_dir: str | Path | None = None, results_di
     else:
         root = Path(results_dir).expanduser().resolve()
         if ckpt.source is not None and ckpt.source.commit is not None:
-            where = root / _slug(ckpt.source.model) / ckpt.source.commit / "eval.json"
+            where = root / slug(ckpt.source.model) / ckpt.source.commit / "eval.json"
         else:
-            where = root / f"{_slug(ckpt.path.name)}-{digest}" / "eval.json"
+            where = root / f"{slug(ckpt.path.name)}-{digest}" / "eval.json"
     # a hub snapshot's repository folder (models--owner--name/) is the hub cache's, as the snapshot is
     protected = [ckpt.path] + ([ckpt.path.parents[1]] if ckpt.source is not None and ckpt.source.commit else [])
     for folder in protected:

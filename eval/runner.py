@@ -398,11 +398,10 @@ def evaluate_series(model: str, revisions: list[str | None], cfg: EvalConfig, *,
     local pool of ``parallel`` processes by default; ``hydra/launcher=slurm-1gpu`` on the command
     line sends each to Slurm). A worker keeps its loaded tasks and tokenized requests for the next
     revision it is given. A failed revision fails the command, naming its log."""
-    import re
-
     from debias.launch.jobs import Job, execute
+    from eval.checkpoints import slug
 
-    logs = Path(cfg.results_dir).expanduser().resolve() / "logs" / re.sub(r"[^A-Za-z0-9_.-]+", "--", model)
+    logs = Path(cfg.results_dir).expanduser().resolve() / "logs" / slug(model)
     jobs = [Job(f"eval {model}@{rev or 'main'}", revision_job, (model, cfg, rev, tokenizer, total_steps, hub_cache),
                 log_file=logs / f"{rev or 'main'}.log") for rev in revisions]
     execute(jobs, parallel, sweep_dir=logs / "launcher")
