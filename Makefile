@@ -29,7 +29,7 @@ demo: $(STAMP)
 # (benchmarks/stats_power.py writes power.json beside the report; a few minutes), then the section.
 readme-results: $(STAMP)
 	$(PY) benchmarks/stats_power.py runs/report/mini-0.5m-synthetic80
-	$(PY) -m eval.report.readme runs/report/mini-0.5m-synthetic80 README.md
+	$(PY) -m debias.eval.report.readme runs/report/mini-0.5m-synthetic80 README.md
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-import eval.runner  # noqa: E402,F401  (quiets lm-eval's per-task hints)
+import debias.eval.runner  # noqa: E402,F401  (quiets lm-eval's per-task hints)
 
 # Pythia's parameter counts (Biderman et al. 2023, Table 1, non-embedding plus embedding)
 PARAMS = {"410m": 405_334_016, "1.4b": 1_414_647_808, "6.9b": 6_857_302_016}
@@ -38,8 +38,8 @@ def count(eval_name: str) -> dict[str, tuple[int, int]]:
     from transformers import PreTrainedTokenizerFast
 
     from debias.data.fetch import resolve
-    from eval.config import EvaluateAppConfig
-    from eval.suite import TASKS_DIR, plan_tasks
+    from debias.eval.config import EvaluateAppConfig
+    from debias.eval.suite import TASKS_DIR, plan_tasks
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         app: EvaluateAppConfig = OmegaConf.to_object(compose("evaluate", overrides=[f"eval={eval_name}", "path=/x"]))

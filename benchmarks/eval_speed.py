@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from debias.data.fetch import resolve  # noqa: E402
-from eval import runner, scoring  # noqa: E402
-from eval.config import EvalConfig  # noqa: E402
-from eval.suite import TASKS, TASKS_DIR, plan_tasks  # noqa: E402
-from eval.testing import make_checkpoint, train_small_tokenizer  # noqa: E402
+from debias.eval import runner, scoring  # noqa: E402
+from debias.eval.config import EvalConfig  # noqa: E402
+from debias.eval.suite import TASKS, TASKS_DIR, plan_tasks  # noqa: E402
+from debias.eval.testing import make_checkpoint, train_small_tokenizer  # noqa: E402
 
 
 def bias_config(limit: int | None, batch_size: int, cache_dir: Path) -> EvalConfig:

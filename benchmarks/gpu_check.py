@@ -83,9 +83,9 @@ def markov_rows(rows: int, length: int, vocab: int, seed: int = 0) -> np.ndarray
 def resume_check(args: argparse.Namespace, work: Path) -> dict[str, object]:
     """bf16 and fp32 resumes of the same HF directory over the same rows; their losses compared."""
     from debias.data.indexed import write_indexed_dataset
-    from train import compose, read_log, run
-    from train.config import ModelConfig
-    from train.model import build_model
+    from debias.train import compose, read_log, run
+    from debias.train.config import ModelConfig
+    from debias.train.model import build_model
 
     if args.smoke:
         model, device_cfg, seq, rows, micro = "mini-tiny", "zero1-cpu", 32, 4, 2

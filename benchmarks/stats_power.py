@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from debias.core.atomic import write_json
-from eval.calibration import (
+from debias.eval.calibration import (
     binomial_halfwidth,
     fit,
     fitted_sampler,
@@ -40,7 +40,7 @@ from eval.calibration import (
     seed_pairs,
     study_finals,
 )
-from eval.metrics import BY_NAME
+from debias.eval.metrics import BY_NAME
 
 DEMO_REPORT = Path("runs/report/mini-0.5m-synthetic80")  # where `make demo` writes its report
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from train.config import DeepSpeedConfig, ModelConfig, OptimConfig  # noqa: E402
-from train.model import build_model, flops_per_token, param_groups  # noqa: E402
+from debias.train.config import DeepSpeedConfig, ModelConfig, OptimConfig  # noqa: E402
+from debias.train.model import build_model, flops_per_token, param_groups  # noqa: E402
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 / H200 SXM
 
@@ -54,7 +54,7 @@ class PlainLoop:
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step(self, tokens: torch.Tensor, micro: int, lr: float) -> float:
-        from train.trainer import lm_loss
+        from debias.train.trainer import lm_loss
 
         for group in self.opt.param_groups:
             group["lr"] = lr
@@ -73,13 +73,13 @@ class PlainLoop:
 
 class DeepSpeedLoop:
     def __init__(self, model: torch.nn.Module, ds: DeepSpeedConfig, optim: OptimConfig, rows: int) -> None:
-        from train.engine import make_engine
+        from debias.train.engine import make_engine
 
         self.engine = make_engine(model, ds, optim, 1e-3, rows)
 
     def step(self, tokens: torch.Tensor, micro: int, lr: float) -> float:
-        from train.engine import set_lr
-        from train.trainer import train_batch
+        from debias.train.engine import set_lr
+        from debias.train.trainer import train_batch
 
         set_lr(self.engine, lr)
         loss = train_batch(self.engine, tokens, micro)

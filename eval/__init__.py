@@ -2,7 +2,7 @@
 
 The study calls (names load on first use)::
 
-    from eval import EvalConfig, evaluate_run, compare_arms, write_report
+    from debias.eval import EvalConfig, evaluate_run, compare_arms, write_report
     cfg = EvalConfig()                                   # or OmegaConf.to_object(composed conf/eval/...)
     control = [evaluate_run(d, cfg)[-1] for d in control_dirs]     # final checkpoints, one per seed
     treated = [evaluate_run(d, cfg)[-1] for d in intervention_dirs]
@@ -16,21 +16,21 @@ from __future__ import annotations
 from debias.core.lazy import lazy_getattr
 
 _EXPORTS = {
-    "EvalConfig": "eval.config",
-    "StatsConfig": "eval.config",
-    "evaluate_checkpoint": "eval.runner",
-    "evaluate_run": "eval.runner",
-    "evaluate_paths": "eval.runner",
-    "MissingResultsError": "eval.runner",
-    "CheckpointResults": "eval.results",
-    "compare_checkpoints": "eval.compare",
-    "compare_arms": "eval.compare",
-    "ComparisonTable": "eval.compare",
-    "run_series": "eval.series",
-    "arm_series": "eval.series",
-    "emergence": "eval.series",
-    "METRICS": "eval.metrics",
-    "write_report": "eval.report",
+    "EvalConfig": "debias.eval.config",
+    "StatsConfig": "debias.eval.config",
+    "evaluate_checkpoint": "debias.eval.runner",
+    "evaluate_run": "debias.eval.runner",
+    "evaluate_paths": "debias.eval.runner",
+    "MissingResultsError": "debias.eval.runner",
+    "CheckpointResults": "debias.eval.results",
+    "compare_checkpoints": "debias.eval.compare",
+    "compare_arms": "debias.eval.compare",
+    "ComparisonTable": "debias.eval.compare",
+    "run_series": "debias.eval.series",
+    "arm_series": "debias.eval.series",
+    "emergence": "debias.eval.series",
+    "METRICS": "debias.eval.metrics",
+    "write_report": "debias.eval.report",
 }
 
 __all__ = sorted(_EXPORTS)

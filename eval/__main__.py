@@ -1,12 +1,12 @@
-"""``python -m eval``: evaluate a model by hub name or folder, a run directory or a folder of runs.
+"""``python -m debias.eval``: evaluate a model by hub name or folder, a run directory or a folder of runs.
 
-    python -m eval model=EleutherAI/pythia-70m-deduped revision=step143000 eval=bias
-    python -m eval model=EleutherAI/pythia-70m-deduped revisions=[step1000,step71000,step143000]
-    python -m eval model=/models/my-neox tokenizer=EleutherAI/pythia-70m-deduped
-    python -m eval path=runs/mini-tiny-seed0-baseline                 # every checkpoint of a run
-    python -m eval path=runs/x eval.checkpoints.which=every eval.checkpoints.every=5
-    python -m eval path=/ckpts/pythia-70m-deduped/step143000 eval=bias  # one checkpoint, bias tasks only
-    python -m eval paths=[runs/a,runs/b] eval=quick
+    python -m debias.eval model=EleutherAI/pythia-70m-deduped revision=step143000 eval=bias
+    python -m debias.eval model=EleutherAI/pythia-70m-deduped revisions=[step1000,step71000,step143000]
+    python -m debias.eval model=/models/my-neox tokenizer=EleutherAI/pythia-70m-deduped
+    python -m debias.eval path=runs/mini-tiny-seed0-baseline                 # every checkpoint of a run
+    python -m debias.eval path=runs/x eval.checkpoints.which=every eval.checkpoints.every=5
+    python -m debias.eval path=/ckpts/pythia-70m-deduped/step143000 eval=bias  # one checkpoint, bias tasks only
+    python -m debias.eval paths=[runs/a,runs/b] eval=quick
 
 Per-item results are cached per checkpoint (``<run>/eval/step<N>.json``, a hub model's or a
 folder's under ``eval.results_dir``); a rerun computes only what is missing. Prints one line of
@@ -26,11 +26,11 @@ from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import Problems
 from debias.core.config_keys import unknown_keys
 from debias.core.errors import exits_on_error
-from eval.config import EvaluateAppConfig
-from eval.runner import evaluate_paths
-from eval.summary import summary_table
+from debias.eval.config import EvaluateAppConfig
+from debias.eval.runner import evaluate_paths
+from debias.eval.summary import summary_table
 
-log = logging.getLogger("eval")
+log = logging.getLogger("debias.eval")
 
 
 def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
@@ -43,7 +43,7 @@ def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
         hint = f" (a model on the hub is model={raw})" if "/" in raw and not raw.startswith((".", "/", "~")) else ""
         problems.check(Path(raw).expanduser().exists(), f"path {raw} does not exist{hint}")
     if app.model_name and not Path(app.model_name).expanduser().exists():
-        from eval.models import is_hub_name, split_spec
+        from debias.eval.models import is_hub_name, split_spec
 
         problems.check(is_hub_name(split_spec(app.model_name)[0]),
                        f"model={app.model_name}: no such folder, and not a hub name (owner/name[@revision])")
@@ -56,7 +56,7 @@ def _main(cfg: DictConfig) -> None:
     app: EvaluateAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     check(app, cfg)
     if app.model_name:
-        from eval.runner import evaluate_model, evaluate_series
+        from debias.eval.runner import evaluate_model, evaluate_series
 
         revisions = app.all_revisions()
         if len(revisions) > 1:

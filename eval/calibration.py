@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from eval.compare import compare_arms
-from eval.config import StatsConfig
-from eval.metrics import BY_NAME
-from eval.protocol import ProtocolConfig
-from eval.results import CheckpointResults, ItemTable
-from eval.verdict import direction, supported
+from debias.eval.compare import compare_arms
+from debias.eval.config import StatsConfig
+from debias.eval.metrics import BY_NAME
+from debias.eval.protocol import ProtocolConfig
+from debias.eval.results import CheckpointResults, ItemTable
+from debias.eval.verdict import direction, supported
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +323,8 @@ def study_finals(report_dir: str | Path) -> tuple[dict[str, list[CheckpointResul
 
     from omegaconf import OmegaConf
 
-    from eval.config import EvalConfig
-    from eval.report.study import group_arms, load_runs
+    from debias.eval.config import EvalConfig
+    from debias.eval.report.study import group_arms, load_runs
 
     data = json.loads((Path(report_dir) / "results.json").read_text())
     cfg: EvalConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EvalConfig), data["eval_config"]))

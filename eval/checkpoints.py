@@ -20,8 +20,8 @@ from typing import Any
 
 from debias.core.contracts import CHECKPOINTS, RUN_RECORD, RunRecord, parse_step, step_dirs
 from debias.core.errors import DebiasError
-from eval.config import CheckpointSelection
-from eval.models import ModelSource, ModelSourceError, check_model_folder, total_steps_of
+from debias.eval.config import CheckpointSelection
+from debias.eval.models import ModelSource, ModelSourceError, check_model_folder, total_steps_of
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def find_checkpoints(run_dir: str | Path) -> list[Checkpoint]:
     run_dir = Path(run_dir).expanduser().resolve()
     root = run_dir / CHECKPOINTS
     if not root.is_dir():
-        raise CheckpointError(f"{run_dir}: no checkpoints/ folder; is this a run directory written by `python -m train`?")
+        raise CheckpointError(f"{run_dir}: no checkpoints/ folder; is this a run directory written by `python -m debias.train`?")
     found = [checkpoint_info(p) for _, p in step_dirs(root)]
     found.sort(key=lambda c: c.step if c.step is not None else -1)
     if not found:

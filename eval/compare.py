@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from eval.config import StatsConfig
-from eval.metrics import BY_NAME, METRICS, Metric, item_columns
-from eval.protocol import ProtocolConfig
-from eval.results import CheckpointResults
-from eval.stats import Difference, holm, paired_comparison, seed_t, two_level
+from debias.eval.config import StatsConfig
+from debias.eval.metrics import BY_NAME, METRICS, Metric, item_columns
+from debias.eval.protocol import ProtocolConfig
+from debias.eval.results import CheckpointResults
+from debias.eval.stats import Difference, holm, paired_comparison, seed_t, two_level
 
 log = logging.getLogger(__name__)
 

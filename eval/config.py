@@ -15,13 +15,13 @@ from debias.core.choices import choice, choice_problems, values
 
 # Each benchmark's options live in its folder (eval/tasks/<name>/config.py); TasksConfig holds one
 # field per entry of eval.tasks.registry, named as the folder.
-from eval.protocol import Expect, Family, Margin, ProtocolConfig
-from eval.tasks.crows_pairs.config import CROWS_SUBSETS, CrowsPairsTask
-from eval.tasks.heldout.config import SWAP_DIRECTIONS, HeldoutTask
-from eval.tasks.lambada.config import LambadaTask
-from eval.tasks.synthetic.config import SyntheticProbesTask
-from eval.tasks.winobias.config import WINOBIAS_SPLITS, WINOBIAS_TYPES, WinoBiasTask
-from eval.tasks.winogender.config import WinoGenderTask
+from debias.eval.protocol import Expect, Family, Margin, ProtocolConfig
+from debias.eval.tasks.crows_pairs.config import CROWS_SUBSETS, CrowsPairsTask
+from debias.eval.tasks.heldout.config import SWAP_DIRECTIONS, HeldoutTask
+from debias.eval.tasks.lambada.config import LambadaTask
+from debias.eval.tasks.synthetic.config import SyntheticProbesTask
+from debias.eval.tasks.winobias.config import WINOBIAS_SPLITS, WINOBIAS_TYPES, WinoBiasTask
+from debias.eval.tasks.winogender.config import WinoGenderTask
 
 __all__ = ["CROWS_SUBSETS", "SWAP_DIRECTIONS", "WINOBIAS_SPLITS", "WINOBIAS_TYPES", "CheckpointSelection",
            "CrowsPairsTask", "EvalConfig", "EvaluateAppConfig", "Expect", "Family", "HeldoutTask", "LambadaTask", "Margin",
@@ -47,7 +47,7 @@ class TasksConfig:
     synthetic: SyntheticProbesTask = field(default_factory=SyntheticProbesTask)
 
     def problems(self) -> list[str]:
-        from eval.tasks.registry import BENCHMARKS
+        from debias.eval.tasks.registry import BENCHMARKS
 
         return [p for b in BENCHMARKS for p in getattr(self, b.name).problems()]
 
@@ -132,7 +132,7 @@ class EvalConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's default (tiny models run best on 1)
 
     def problems(self) -> list[str]:
-        from eval.metrics import BY_NAME
+        from debias.eval.metrics import BY_NAME
 
         out = choice_problems(self, "eval") + self.tasks.problems() + self.checkpoints.problems() + self.stats.problems()
         out += self.protocol.problems(BY_NAME)
@@ -154,7 +154,7 @@ class EvalConfig:
 
 @dataclass
 class EvaluateAppConfig:
-    """``python -m eval``: evaluate a model by hub name or folder (at one or several revisions), or
+    """``python -m debias.eval``: evaluate a model by hub name or folder (at one or several revisions), or
     the checkpoints of run directories."""
 
     eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval
@@ -207,7 +207,7 @@ class ModelPair:
     def problems(self, where: str) -> list[str]:
         out = [f"{where}.{side} is empty: give a hub name[@revision] or a folder" for side in ("a", "b")
                if not getattr(self, side)]
-        from eval.models import split_spec
+        from debias.eval.models import split_spec
 
         if self.revisions and any(split_spec(s)[1] is not None for s in (self.a, self.b)):
             out.append(f"{where}: give revisions=[...] (both sides' series) or name@revision, not both")
@@ -220,7 +220,7 @@ class ModelPair:
 
 @dataclass
 class ReportAppConfig:
-    """``python -m eval.report``: evaluate what is missing, compare arms (``runs``) or models
+    """``python -m debias.eval.report``: evaluate what is missing, compare arms (``runs``) or models
     (``compare``, ``comparisons``), write the report.
 
     ``runs``: run directories, or folders whose subfolders are run directories.

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from eval.tasks.measures import Metric, pair_logodds
-from eval.tasks.registry import metrics as _registry_metrics
-from eval.tasks.winogender.metrics import occupation_correlation, winogender_logodds
+from debias.eval.tasks.measures import Metric, pair_logodds
+from debias.eval.tasks.registry import metrics as _registry_metrics
+from debias.eval.tasks.winogender.metrics import occupation_correlation, winogender_logodds
 
 __all__ = ["BY_NAME", "METRICS", "Metric", "available", "item_columns", "metric", "occupation_correlation",
            "pair_logodds", "point_estimates", "winogender_logodds"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.cache import CacheEntry
+from debias.eval.cache import CacheEntry
 
 
 @dataclass
@@ -78,7 +78,7 @@ class CheckpointResults:
         return self.step / self.total_steps
 
     def metrics(self) -> dict[str, float]:
-        from eval.metrics import point_estimates
+        from debias.eval.metrics import point_estimates
 
         return point_estimates(self)
 

@@ -20,8 +20,8 @@ from tqdm import tqdm
 from debias.core.contracts import RunRecord
 from debias.core.errors import DebiasError
 from debias.core.weights import check_shapes, expected_shapes
-from eval.cache import EvalCache, read_cache, update_cache
-from eval.checkpoints import (
+from debias.eval.cache import EvalCache, read_cache, update_cache
+from debias.eval.checkpoints import (
     Checkpoint,
     CheckpointError,
     cache_path,
@@ -29,11 +29,11 @@ from eval.checkpoints import (
     expand_paths,
     fingerprint,
 )
-from eval.config import EvalConfig
-from eval.protocol import stamp
-from eval.results import CheckpointResults, ItemTable
-from eval.suite import TaskPlan, plan_tasks
-from eval.token_split import split_columns
+from debias.eval.config import EvalConfig
+from debias.eval.protocol import stamp
+from debias.eval.results import CheckpointResults, ItemTable
+from debias.eval.suite import TaskPlan, plan_tasks
+from debias.eval.token_split import split_columns
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _model_spec(cfg: EvalConfig, device: str, checkpoint: Checkpoint) -> dict[st
     spec: dict[str, Any] = {"dtype": resolve_dtype(cfg.dtype, device, checkpoint.path),
                             "max_length": cfg.max_length or training_context(checkpoint)}
     if checkpoint.source is not None:
-        from eval.models import tokenizer_digest
+        from debias.eval.models import tokenizer_digest
 
         spec["tokenizer"] = tokenizer_digest(checkpoint.tokenizer)
     return spec
@@ -183,7 +183,7 @@ def evaluate_checkpoint(
     if missing and not compute:
         raise MissingResultsError(
             f"{ckpt.path}: no cached results for {', '.join(keys[k].name for k in missing)} in {where}; "
-            "run `python -m eval path=...` with the same eval settings first"
+            "run `python -m debias.eval path=...` with the same eval settings first"
         )
     if missing:
         new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec,
@@ -249,7 +249,7 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
     import lm_eval
     from lm_eval.evaluator import evaluate
 
-    from eval.scoring import BucketLM
+    from debias.eval.scoring import BucketLM
 
     log.info("%s: evaluating %s", ckpt.name, ", ".join(p.name for p in plans))
     if cfg.threads is not None:
@@ -302,7 +302,7 @@ def _task_dict(plans: list[TaskPlan]) -> Any:
     checkpoints of a series reuse the loaded datasets and built documents."""
     from lm_eval.tasks import TaskManager
 
-    from eval.suite import TASKS_DIR
+    from debias.eval.suite import TASKS_DIR
 
     configs = [p.lm_eval_config() for p in plans]
     key = json.dumps(configs, sort_keys=True, default=str)
@@ -373,8 +373,8 @@ def evaluate_model(model: str, cfg: EvalConfig, *, revision: str | None = None, 
                    compute: bool = True) -> CheckpointResults:
     """One model named as a user names it: a hub name at a revision (downloaded into the hub cache
     when missing, pinned to its commit) or a folder; ``tokenizer`` names another tokenizer."""
-    from eval.checkpoints import source_checkpoint
-    from eval.models import ModelSourceError, resolve, split_spec
+    from debias.eval.checkpoints import source_checkpoint
+    from debias.eval.models import ModelSourceError, resolve, split_spec
 
     name, named_revision = split_spec(model)
     if named_revision is not None and revision is not None:
@@ -398,8 +398,8 @@ def evaluate_series(model: str, revisions: list[str | None], cfg: EvalConfig, *,
     local pool of ``parallel`` processes by default; ``hydra/launcher=slurm-1gpu`` on the command
     line sends each to Slurm). A worker keeps its loaded tasks and tokenized requests for the next
     revision it is given. A failed revision fails the command, naming its log."""
+    from debias.eval.checkpoints import slug
     from debias.launch.jobs import Job, execute
-    from eval.checkpoints import slug
 
     logs = Path(cfg.results_dir).expanduser().resolve() / "logs" / slug(model)
     jobs = [Job(f"eval {model}@{rev or 'main'}", revision_job, (model, cfg, rev, tokenizer, total_steps, hub_cache),

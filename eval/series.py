@@ -9,11 +9,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eval.compare import common_ids
-from eval.config import StatsConfig
-from eval.metrics import item_columns, metric
-from eval.results import CheckpointResults
-from eval.stats import arm_interval, bootstrap_ci
+from debias.eval.compare import common_ids
+from debias.eval.config import StatsConfig
+from debias.eval.metrics import item_columns, metric
+from debias.eval.results import CheckpointResults
+from debias.eval.stats import arm_interval, bootstrap_ci
 
 
 @dataclass(frozen=True)

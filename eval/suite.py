@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from eval.config import EvalConfig
-from eval.tasks import TASKS_DIR, registry
-from eval.tasks.common import Columns
-from eval.tasks.registry import TaskDef
+from debias.eval.config import EvalConfig
+from debias.eval.tasks import TASKS_DIR, registry
+from debias.eval.tasks.common import Columns
+from debias.eval.tasks.registry import TaskDef
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eval.metrics import BY_NAME
-from eval.results import CheckpointResults
-from eval.tasks.registry import summary_metrics
+from debias.eval.metrics import BY_NAME
+from debias.eval.results import CheckpointResults
+from debias.eval.tasks.registry import summary_metrics
 
 HEADLINE = summary_metrics()  # each benchmark's own, in registry order (eval.tasks.registry)
 

@@ -103,8 +103,8 @@ def boost_words(checkpoint: str | Path, words: tuple[str, ...] = FEMININE_WORDS,
 def train_small_tokenizer(dest: str | Path, vocab_size: int = 512) -> Path:
     """A small byte-level BPE trained on the benchmark sentences: evaluation 100x cheaper than 50k."""
     from debias.data.bpe import train_bpe
-    from eval.tasks.crows_pairs.reader import crows_pairs_docs
-    from eval.tasks.winobias.reader import load_pairs
+    from debias.eval.tasks.crows_pairs.reader import crows_pairs_docs
+    from debias.eval.tasks.winobias.reader import load_pairs
 
     texts = [d["sent_more"] for d in crows_pairs_docs()]
     texts += [p.pro for p in load_pairs()]

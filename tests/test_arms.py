@@ -24,8 +24,8 @@ from debias.rewrite.arms.placebo import rewrite_placebo, stereotype_rates
 from debias.rewrite.arms.published import rewrite_published
 from debias.rewrite.arms.sham import rewrite_sham
 from debias.swap.pronouns import FEMININE, MASCULINE
-from train import compose
-from train.plan import to_train_config
+from debias.train import compose
+from debias.train.plan import to_train_config
 
 NEW_ARMS = ("reverse21", "unlink21", "cds21", "tail21-p25", "tail21-p50", "aa21", "placebo21", "sham21",
             "published21")
@@ -371,8 +371,8 @@ def test_published_rewrite_ignores_morphology_and_changes_row_lengths(neox_token
 # -- a run reads its arm's tail ---------------------------------------------------------------
 @pytest.mark.parametrize("arm", ["placebo21", "sham21", "published21"])
 def test_training_data_rewrites_and_reads_the_arms_own_tail(arm: str, tmp_path: Path) -> None:
-    from train.data import prepare
-    from train.plan import Plan
+    from debias.train.data import prepare
+    from debias.train.plan import Plan
 
     cfg = to_train_config(compose(["+experiment=mini-test", f"intervention={arm}", "data.synthetic.stereotype_rate=0.8",
                                    f"runs_root={tmp_path}", "progress=false"]))
@@ -388,7 +388,7 @@ def test_training_data_rewrites_and_reads_the_arms_own_tail(arm: str, tmp_path: 
 
 @pytest.mark.slow
 def test_each_arm_trains_on_its_own_tail_and_says_so_in_run_json(tmp_path: Path) -> None:
-    from train import run
+    from debias.train import run
 
     base = ["+experiment=mini-test", "data.synthetic.stereotype_rate=0.8", f"runs_root={tmp_path}", "progress=false"]
     assert run(compose(base)).completed
@@ -409,7 +409,7 @@ def test_each_arm_trains_on_its_own_tail_and_says_so_in_run_json(tmp_path: Path)
 
 
 def test_a_run_started_before_methods_existed_can_still_be_continued() -> None:
-    from train.rundir import _differences, _with_new_defaults
+    from debias.train.rundir import _differences, _with_new_defaults
 
     now = {"intervention": {"name": "tail21", "arm": "intervention", "method": "morphological",
                             "row_fraction": 1.0, "row_seed": 0, "placebo_shift": 1.0, "sham_source": "a",

@@ -26,9 +26,9 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_planning_a_resumed_arm_loads_no_eval() -> None:
     loaded = _loaded_after(
-        "import train\n"
+        "import debias.train as train\n"
         "from debias.core.config_errors import ConfigError\n"
-        "from train.plan import make_plan, to_train_config\n"
+        "from debias.train.plan import make_plan, to_train_config\n"
         "cfg = train.compose(['intervention=tail21', 'runs_root=/nonexistent/runs'])\n"
         "assert to_train_config(cfg).intervention.arm == 'intervention'\n"
         "try:\n"
@@ -37,21 +37,23 @@ def test_planning_a_resumed_arm_loads_no_eval() -> None:
         "    assert 'no baseline run at' in str(exc), exc\n"
         "else:\n"
         "    raise AssertionError('planned a resumed arm without its baseline')\n")
-    assert "train.plan" in loaded and "train.config" in loaded
-    assert not {m for m in loaded if m.split(".")[0] in ("eval", "lm_eval")}, sorted(loaded)
+    assert "debias.train.plan" in loaded and "debias.train.config" in loaded
+    assert not {m for m in loaded if m.startswith(("debias.eval", "lm_eval"))}, sorted(loaded)
     assert not {m for m in loaded if m.startswith("debias.study")}
 
 
 def test_loading_eval_loads_no_train() -> None:
-    loaded = _loaded_after("import eval\nimport eval.runner, eval.report\nimport eval.config, eval.__main__")
-    assert "eval.runner" in loaded and "eval.report" in loaded
-    assert not {m for m in loaded if m.split(".")[0] == "train" or m.startswith("debias.study")}, sorted(loaded)
+    loaded = _loaded_after("import debias.eval\nimport debias.eval.runner, debias.eval.report\nimport debias.eval.config, debias.eval.__main__")
+    assert "debias.eval.runner" in loaded and "debias.eval.report" in loaded
+    assert not {m for m in loaded if m.startswith(("debias.train", "debias.study"))}, sorted(loaded)
 
 
 def _imports(path: Path, root: Path = REPO) -> list[str]:
     """Every module an ``import``/``from ... import`` statement of ``path`` names, anywhere in it
     (inside functions too: a late import is still an arrow). Relative imports are resolved."""
     package = path.relative_to(root).with_suffix("").parts[:-1]
+    if package[:1] in (("train",), ("eval",)):  # installed as debias.train and debias.eval
+        package = ("debias", *package)
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -70,32 +72,33 @@ def _arrows(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(("folder", "forbidden"), [
-    ("train", ("eval", "debias.study", "lm_eval")),
-    ("eval", ("train", "debias.study")),
+    ("train", ("debias.eval", "eval", "debias.study", "lm_eval")),
+    ("eval", ("debias.train", "train", "debias.study")),
 ])
 def test_no_module_imports_the_other_side(folder: str, forbidden: tuple[str, ...]) -> None:
     assert _arrows(folder, forbidden) == []
 
 
 def test_only_the_study_imports_train_and_eval_from_debias() -> None:
-    core = [p for p in sorted((REPO / "debias").rglob("*.py")) if "study" not in p.relative_to(REPO / "debias").parts]
+    core = [p for p in sorted((REPO / "debias").rglob("*.py"))
+            if not {"study", "train", "eval", "conf"} & set(p.relative_to(REPO / "debias").parts)]
     found = [f"{p.relative_to(REPO)} imports {name}" for p in core for name in _imports(p)
-             if name.split(".")[0] in ("train", "eval") or name.startswith("debias.study")]
+             if name.startswith(("debias.train", "debias.eval", "debias.study", "train", "eval"))]
     assert found == []
-    study = {name.split(".")[0] for p in (REPO / "debias" / "study").glob("*.py") for name in _imports(p)}
-    assert {"train", "eval"} <= study
+    study = {".".join(name.split(".")[:2]) for p in (REPO / "debias" / "study").glob("*.py") for name in _imports(p)}
+    assert {"debias.train", "debias.eval"} <= study
 
 
 def test_the_static_check_sees_late_and_relative_imports(tmp_path: Path) -> None:
     probe = tmp_path / "train" / "sub" / "probe.py"
     probe.parent.mkdir(parents=True)
-    probe.write_text("import os\n\ndef f():\n    from eval.runner import evaluate_run\n    import eval\n"
+    probe.write_text("import os\n\ndef f():\n    from debias.eval.runner import evaluate_run\n    import debias.eval\n"
                      "    from . import config\n    from ..plan import make_plan\n")
-    assert _imports(probe, tmp_path) == ["os", "eval.runner", "eval", "train.sub", "train.plan"]
+    assert _imports(probe, tmp_path) == ["os", "debias.eval.runner", "debias.eval", "debias.train.sub", "debias.train.plan"]
 
 
 def test_train_refuses_a_study_and_names_the_study_command(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "train", "+experiment=mini-suite", f"runs_root={tmp_path}"],
+    done = subprocess.run([sys.executable, "-m", "debias.train", "+experiment=mini-suite", f"runs_root={tmp_path}"],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "python -m debias.study +experiment=mini-suite" in done.stderr and "debias-study" in done.stderr
@@ -138,7 +141,9 @@ def test_each_room_of_debias_imports_only_the_rooms_below_it() -> None:
 def test_debias_holds_only_its_rooms_and_the_readme_names_each() -> None:
     top = {p.name for p in (REPO / "debias").iterdir() if not p.name.startswith((".", "__pycache__"))}
     rooms = {name for name in ROOMS if name != "config"} | {"study"}
-    assert top == {"__init__.py", "config.py", "conf"} | rooms
+    assert top == {"__init__.py", "config.py", "conf", "train", "eval"} | rooms
+    for linked in ("conf", "train", "eval"):  # installed inside debias; kept at the top of the repository
+        assert (REPO / "debias" / linked).is_symlink() and (REPO / "debias" / linked).resolve() == REPO / linked
     layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
     for room in rooms:
         assert f"`debias/{room}/`" in layout, room

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.calibration import (
+from debias.eval.calibration import (
     fit,
     fitted_sampler,
     pair_logodds_of,
@@ -18,9 +18,9 @@ from eval.calibration import (
     rates,
     with_pair_logodds,
 )
-from eval.metrics import BY_NAME
-from eval.protocol import Family, Margin, ProtocolConfig
-from eval.results import CheckpointResults, ItemTable
+from debias.eval.metrics import BY_NAME
+from debias.eval.protocol import Family, Margin, ProtocolConfig
+from debias.eval.results import CheckpointResults, ItemTable
 
 PROTOCOL = ProtocolConfig(name="test", primary=["synthetic/auc", "heldout/ppl_other"],
                           families=[Family("link", ["synthetic/auc"]), Family("cost", ["heldout/ppl_other"])],

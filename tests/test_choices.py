@@ -12,7 +12,7 @@ import pytest
 
 from debias.core.choices import CHOICES, allowed_values, choice, choice_problems, choices, values
 
-CONFIG_MODULES = ("debias.config", "debias.rewrite.engine", "debias.swap.cli", "train.config", "eval.config")
+CONFIG_MODULES = ("debias.config", "debias.rewrite.engine", "debias.swap.cli", "debias.train.config", "debias.eval.config")
 
 
 def _configs() -> list[type]:

@@ -15,7 +15,7 @@ import pytest
 
 from debias.core.errors import DebiasError, describe
 from debias.data.corpus import build_data_order
-from eval.testing import make_checkpoint, train_small_tokenizer
+from debias.eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def test_data_order_refuses_rows_per_step_0_as_a_config_error(order: Path) -> No
 
 # -- train -------------------------------------------------------------------------------------
 def train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return command("train", "+experiment=mini-test", f"runs_root={tmp_path / 'runs'}", "progress=false", *args)
+    return command("debias.train", "+experiment=mini-test", f"runs_root={tmp_path / 'runs'}", "progress=false", *args)
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def evaluate(tmp_path: Path, path: Path, *, data_dir: Path | None = None) -> subprocess.CompletedProcess:
     """CrowS-Pairs gender on 4 items, every other task off."""
     off = [f"eval.tasks.{t}.enabled=false" for t in ("winogender", "synthetic", "lambada", "heldout")]
-    return command("eval", f"path={path}", "eval.device=cpu", "eval.threads=1", f"eval.cache_dir={tmp_path / 'cache'}",
+    return command("debias.eval", f"path={path}", "eval.device=cpu", "eval.threads=1", f"eval.cache_dir={tmp_path / 'cache'}",
                    "eval.tasks.winobias.preference=false", "eval.tasks.winobias.coreference=false", *off,
                    "eval.tasks.crows_pairs.subsets=[gender]", "eval.tasks.crows_pairs.limit=4",
                    f"hydra.run.dir={tmp_path / 'hydra'}", "hydra.output_subdir=null",
@@ -185,8 +185,8 @@ def test_eval_of_a_malformed_benchmark_row(tmp_path: Path, tokenizer: Path, data
 
 def test_a_benchmark_file_that_is_not_utf8_names_the_line(tmp_path: Path, data_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from eval.tasks.common import BenchmarkFormatError
-    from eval.tasks.crows_pairs.reader import crows_pairs_docs
+    from debias.eval.tasks.common import BenchmarkFormatError
+    from debias.eval.tasks.crows_pairs.reader import crows_pairs_docs
 
     bad = crows_copy(tmp_path, data_dir, 6, b"5,caf\xe9 au lait")  # cp1252, as a careless export writes it
     monkeypatch.setenv("DEBIAS_DATA_DIR", str(tmp_path / "data"))
@@ -199,7 +199,7 @@ def test_a_benchmark_file_that_is_not_utf8_names_the_line(tmp_path: Path, data_d
 def test_readme_without_markers(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("# results\n")
-    assert_refused(command("eval.report.readme", str(tmp_path), str(readme)), str(readme), "markers",
+    assert_refused(command("debias.eval.report.readme", str(tmp_path), str(readme)), str(readme), "markers",
                    "add them where the results belong")
 
 
@@ -210,10 +210,10 @@ def test_every_project_error_is_a_debias_error_with_its_builtin_base() -> None:
     from debias.data.fetch import DataNotFoundError
     from debias.data.indexed import IndexedDatasetError
     from debias.data.order import StepOutOfRangeError
+    from debias.eval.tasks.common import BenchmarkFormatError
     from debias.launch.jobs import JobsFailed
     from debias.rewrite.engine import OutputWriteError
-    from eval.tasks.common import BenchmarkFormatError
-    from train.rundir import RunExistsError
+    from debias.train.rundir import RunExistsError
 
     errors = [
         InputError("/x/model.safetensors", "truncated", "copy it again"),
@@ -260,12 +260,12 @@ def test_the_base_is_exported_from_the_top() -> None:
     ("debias.swap", ["input=/nonexistent/book.txt", "output={tmp}/out.txt"], "/nonexistent/book.txt"),
     ("debias.rewrite", ["data=pile", "data.indexed_path=/nonexistent/document", "intervention=tail7", "workers=2",
                         "output={tmp}/tail"], "/nonexistent/document.idx: no such file"),
-    ("train", ["+experiment=pythia-70m-tail7", "data.indexed_path=/nonexistent/document", "runs_root={tmp}/runs"],
+    ("debias.train", ["+experiment=pythia-70m-tail7", "data.indexed_path=/nonexistent/document", "runs_root={tmp}/runs"],
      "/nonexistent/document.idx does not exist"),
-    ("eval", ["path=/nonexistent/run"], "/nonexistent/run does not exist"),
-    ("eval", ["model=/nonexistent/model"], "model=/nonexistent/model"),
-    ("eval.report", ["runs=[/nonexistent/runs]"], "/nonexistent/runs does not exist"),
-    ("eval.report", ["compare=[/nonexistent/a,/nonexistent/b]"], "/nonexistent/a"),
+    ("debias.eval", ["path=/nonexistent/run"], "/nonexistent/run does not exist"),
+    ("debias.eval", ["model=/nonexistent/model"], "model=/nonexistent/model"),
+    ("debias.eval.report", ["runs=[/nonexistent/runs]"], "/nonexistent/runs does not exist"),
+    ("debias.eval.report", ["compare=[/nonexistent/a,/nonexistent/b]"], "/nonexistent/a"),
 ], ids=["swap", "rewrite", "train", "eval-path", "eval-model", "report-runs", "report-compare"])
 def test_every_command_refuses_a_missing_input_in_a_line_or_two(tmp_path: Path, module: str, args: list[str],
                                                                  needle: str) -> None:

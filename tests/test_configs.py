@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from debias.core.config_errors import ConfigError
-from train import compose, make_plan
-from train.compose_config import study_keys
-from train.config import CONF_DIR
-from train.engine import ds_config
-from train.model import hf_config
-from train.plan import to_train_config
+from debias.train import compose, make_plan
+from debias.train.compose_config import study_keys
+from debias.train.config import CONF_DIR
+from debias.train.engine import ds_config
+from debias.train.model import hf_config
+from debias.train.plan import to_train_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -273,7 +273,7 @@ def test_crows_pairs_gender_task_is_the_full_task_on_gender_pairs() -> None:
     from lm_eval.tasks import TaskManager
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from eval.suite import TASKS_DIR
+    from debias.eval.suite import TASKS_DIR
 
     full = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english.yaml", resolve_func=False)
     gender = load_yaml(TASKS_DIR / "crows_pairs" / "crows_pairs_english_gender.yaml", resolve_func=False)
@@ -295,11 +295,11 @@ def _config_classes() -> list[type]:
     import dataclasses
     import typing
 
+    from debias.eval.config import EvaluateAppConfig, ReportAppConfig
     from debias.rewrite.cli import RewriteConfig
     from debias.study.config import StudyAppConfig
     from debias.swap.cli import SwapFileConfig
-    from eval.config import EvaluateAppConfig, ReportAppConfig
-    from train.config import TrainConfig
+    from debias.train.config import TrainConfig
 
     seen: list[type] = []
     todo: list[type] = [TrainConfig, RewriteConfig, SwapFileConfig, EvaluateAppConfig, ReportAppConfig, StudyAppConfig]

@@ -201,7 +201,7 @@ def test_a_finished_tail_is_not_reused_for_another_data_order_with_the_same_inde
 
 
 def test_eval_refuses_a_checkpoint_whose_run_json_is_malformed_naming_it(tmp_path: Path) -> None:
-    from eval.checkpoints import checkpoint_info, find_checkpoints
+    from debias.eval.checkpoints import checkpoint_info, find_checkpoints
 
     step = tmp_path / "run" / "checkpoints" / step_name(10)
     step.mkdir(parents=True)
@@ -217,7 +217,7 @@ def test_eval_refuses_a_checkpoint_whose_run_json_is_malformed_naming_it(tmp_pat
 
 
 def test_train_s_tail_check_refuses_a_manifest_without_the_checksums_of_a_finished_tail(tmp_path: Path) -> None:
-    from train.tail_check import check_tail
+    from debias.train.tail_check import check_tail
 
     partial = RewriteManifest.from_dict({k: MANIFEST_DOC[k] for k in ("start_step", "end_step", "direction",
                                                                       "counts", "totals")})
@@ -228,7 +228,7 @@ def test_train_s_tail_check_refuses_a_manifest_without_the_checksums_of_a_finish
 def test_train_writes_the_control_record_as_control_json_replacing_an_old_placeholder(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from train.rundir import write_records
+    from debias.train.rundir import write_records
 
     control = ControlRecord.build(source_path="/d", source_idx_sha256="a" * 64, start_step=40, end_step=50,
                                   rows_per_step=8, row_length=9, matching_rewrite=None)

@@ -18,8 +18,8 @@ import pytest
 from debias.config import DataConfig, ScheduleConfig, SyntheticConfig
 from debias.data.corpus import run_data_order
 from debias.data.fetch import sha256_file
+from debias.eval.tasks.synthetic.reader import data_sources
 from debias.synthetic.stories import PROBE_STREAM, STORY_STREAM, generate_stories
-from eval.tasks.synthetic.reader import data_sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,9 +60,9 @@ def test_the_readmes_results_were_made_from_the_data_main_builds(tmp_path: Path)
     the first seed's data order (about 10 s)."""
     from dataclasses import asdict
 
+    from debias.eval.report.readme import recorded_identity
     from debias.study.identity import data_identity
     from debias.study.run import compose_study, to_study_config
-    from eval.report.readme import recorded_identity
 
     recorded = recorded_identity(REPO / "README.md")
     assert recorded is not None, "README.md's results record no data identity: run make demo, then make readme-results"

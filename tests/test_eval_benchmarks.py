@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from eval.tasks.common import BenchmarkFormatError
-from eval.tasks.crows_pairs.reader import CROWS_FILE, crows_pairs_docs
-from eval.tasks.heldout.reader import heldout_docs
-from eval.tasks.lambada.reader import lambada_docs
-from eval.tasks.synthetic.reader import synthetic_probe_docs
-from eval.tasks.winobias import reader as winobias
-from eval.tasks.winogender.reader import WINOGENDER_SENTENCES, winogender_docs
+from debias.eval.tasks.common import BenchmarkFormatError
+from debias.eval.tasks.crows_pairs.reader import CROWS_FILE, crows_pairs_docs
+from debias.eval.tasks.heldout.reader import heldout_docs
+from debias.eval.tasks.lambada.reader import lambada_docs
+from debias.eval.tasks.synthetic.reader import synthetic_probe_docs
+from debias.eval.tasks.winobias import reader as winobias
+from debias.eval.tasks.winogender.reader import WINOGENDER_SENTENCES, winogender_docs
 
 
 def test_crows_pairs_counts() -> None:
@@ -149,7 +149,7 @@ def test_heldout_non_utf8_names_file_and_line(tmp_path: Path) -> None:
 def test_lm_eval_indexes_the_task_folder() -> None:
     from lm_eval.tasks import TaskManager
 
-    from eval.suite import TASKS, TASKS_DIR
+    from debias.eval.suite import TASKS, TASKS_DIR
 
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     names = {"debias_crows_pairs_english", "debias_crows_pairs_english_gender", "debias_winobias_preference",

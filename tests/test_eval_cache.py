@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from debias.core.contracts import RecordError
-from eval.cache import SCHEMA, EvalCache, read_cache, update_cache
+from debias.eval.cache import SCHEMA, EvalCache, read_cache, update_cache
 
 
 def _entry(n: int = 3) -> dict:
@@ -58,7 +58,7 @@ def test_a_malformed_cache_is_named_set_aside_and_not_used(tmp_path: Path, caplo
     with pytest.raises(RecordError) as err:
         EvalCache.read(path)
     assert str(err.value).startswith(f"{path}: ") and problem in str(err.value)
-    with caplog.at_level(logging.WARNING, logger="eval.cache"):
+    with caplog.at_level(logging.WARNING, logger="debias.eval.cache"):
         cache = read_cache(path)
     assert cache.tasks == {} and cache.fingerprint is None  # nothing of it is used: evaluated again
     assert not path.exists() and (tmp_path / "step0.json.broken").read_text() == text

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from eval.config import EvalConfig
-from eval.metrics import BY_NAME
-from eval.runner import evaluate_checkpoint
-from eval.tasks.crows_pairs.reader import crows_pairs_docs
-from eval.tasks.heldout.reader import heldout_docs
-from eval.tasks.winobias import reader as winobias
-from eval.testing import make_checkpoint
+from debias.eval.config import EvalConfig
+from debias.eval.metrics import BY_NAME
+from debias.eval.runner import evaluate_checkpoint
+from debias.eval.tasks.crows_pairs.reader import crows_pairs_docs
+from debias.eval.tasks.heldout.reader import heldout_docs
+from debias.eval.tasks.winobias import reader as winobias
+from debias.eval.testing import make_checkpoint
 
 pytestmark = pytest.mark.slow
 TOL = 1e-4
@@ -114,7 +114,7 @@ def test_heldout_is_scored_in_the_training_window_and_split_by_token_class(check
     to lm-eval's own rolling log-likelihood; the rewritten text has no masculine pronoun left."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from eval.token_split import gendered_spans
+    from debias.eval.token_split import gendered_spans
 
     cfg = EvalConfig(batch_size=4, threads=1, dtype="float32", device="cpu", max_length=32)
     t = cfg.tasks

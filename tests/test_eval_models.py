@@ -18,8 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from eval.cache import EvalCache
-from eval.testing import as_bin_shards, make_checkpoint, make_hub_cache, train_small_tokenizer
+from debias.eval.cache import EvalCache
+from debias.eval.testing import (
+    as_bin_shards,
+    make_checkpoint,
+    make_hub_cache,
+    train_small_tokenizer,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"hidden": 16, "layers": 1, "heads": 2}
@@ -53,7 +58,7 @@ def _files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.lstat().st_mtime_ns for p in root.rglob("*")}
 
 
-def _run(args: list[str], cwd: Path, hub_cache: Path | None = None, module: str = "eval") -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, hub_cache: Path | None = None, module: str = "debias.eval") -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DEBIAS_DATA_DIR": os.environ.get("DEBIAS_DATA_DIR", ""),
            "PYTHONPATH": str(REPO)}
     if hub_cache is not None:
@@ -198,7 +203,7 @@ def test_the_pythia_intervention_preset_compares_the_released_models(tmp_path: P
         treated = make_checkpoint(made / f"int-{size}", tokenizer, seed=20 + k, **TINY)
         make_hub_cache(cache, f"EleutherAI/pythia-{size}-deduped", {"step143000": base})
         make_hub_cache(cache, f"EleutherAI/pythia-intervention-{size}-deduped", {"main": treated})
-    done = _run(["comparison=pythia-intervention", "out=report", *SMALL], tmp_path, cache, module="eval.report")
+    done = _run(["comparison=pythia-intervention", "out=report", *SMALL], tmp_path, cache, module="debias.eval.report")
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [c["title"] for c in data["comparisons"]] == [f"pythia-{s}-deduped, intervention vs base"
@@ -216,6 +221,6 @@ def test_the_pythia_intervention_preset_compares_the_released_models(tmp_path: P
 
 
 def test_a_model_folder_given_as_a_run_points_to_compare(models: dict[str, Path], tmp_path: Path) -> None:
-    done = _run([f"runs=[{models['early']}]", *SMALL], tmp_path, module="eval.report")
+    done = _run([f"runs=[{models['early']}]", *SMALL], tmp_path, module="debias.eval.report")
     assert done.returncode == 2 and "compare=[<model a>,<model b>]" in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 3

@@ -10,9 +10,9 @@ import typing
 
 import pytest
 
-from eval.config import EvalConfig, TasksConfig
-from eval.tasks import TASKS_DIR
-from eval.tasks.registry import (
+from debias.eval.config import EvalConfig, TasksConfig
+from debias.eval.tasks import TASKS_DIR
+from debias.eval.tasks.registry import (
     BENCHMARKS,
     BY_NAME,
     headline_metrics,
@@ -41,7 +41,7 @@ def test_every_entry_has_its_folder_with_its_yamls_and_helpers() -> None:
 def test_every_planned_task_resolves_to_one_entry() -> None:
     cfg = EvalConfig()
     cfg.tasks.heldout.swapped = ["to_feminine", "to_masculine", "both"]
-    from eval.suite import TASKS, plan_tasks
+    from debias.eval.suite import TASKS, plan_tasks
 
     plans = plan_tasks(cfg)
     assert TASKS == task_defs()
@@ -84,9 +84,9 @@ def test_each_list_names_its_entrys_metrics(listed: str, own: str) -> None:
 
 
 def test_the_lists_of_metrics_summary_and_report_are_the_registrys() -> None:
-    from eval import metrics as eval_metrics
-    from eval import summary
-    from eval.report import content, study
+    from debias.eval import metrics as eval_metrics
+    from debias.eval import summary
+    from debias.eval.report import content, study
 
     assert eval_metrics.METRICS == metrics()
     assert summary.HEADLINE == summary_metrics()

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from eval.compare import compare_arms
-from eval.config import EvalConfig
-from eval.report import write_report
-from eval.runner import evaluate_run
-from eval.tasks.winobias.reader import irregular_examples
-from eval.testing import boost_words, make_run, train_small_tokenizer
+from debias.eval.compare import compare_arms
+from debias.eval.config import EvalConfig
+from debias.eval.report import write_report
+from debias.eval.runner import evaluate_run
+from debias.eval.tasks.winobias.reader import irregular_examples
+from debias.eval.testing import boost_words, make_run, train_small_tokenizer
 
 pytestmark = pytest.mark.slow
 SHIFT = 2.0
@@ -107,7 +107,7 @@ def test_report_renders_everything(study: Path, tmp_path: Path) -> None:
 def test_a_report_read_under_another_protocol_says_it_is_exploratory(study: Path, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from eval.report.reading import reading
+    from debias.eval.report.reading import reading
 
     c = cfg()
     c.checkpoints.which = "last"

@@ -1,5 +1,5 @@
 """Running evaluations: checkpoint discovery and selection, the per-checkpoint cache (reruns do
-only missing work), configs that compose, and the `python -m eval` command."""
+only missing work), configs that compose, and the `python -m debias.eval` command."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import eval.runner as runner
-from eval.checkpoints import (
+import debias.eval.runner as runner
+from debias.eval.checkpoints import (
     Checkpoint,
     CheckpointError,
     cache_path,
@@ -23,8 +23,8 @@ from eval.checkpoints import (
     find_checkpoints,
     select,
 )
-from eval.config import CheckpointSelection, EvalConfig, EvaluateAppConfig, ReportAppConfig
-from eval.testing import make_run, train_small_tokenizer
+from debias.eval.config import CheckpointSelection, EvalConfig, EvaluateAppConfig, ReportAppConfig
+from debias.eval.testing import make_run, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,7 +117,7 @@ def test_rerun_does_only_missing_work(run_dir: Path, monkeypatch: pytest.MonkeyP
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(ckpt))
-    from eval.tasks.heldout.reader import heldout_docs
+    from debias.eval.tasks.heldout.reader import heldout_docs
 
     texts = {d["id"]: d["text"] for d in heldout_docs(chunk_chars=1000, limit=4, seed=cfg.seed)}
     assert list(heldout.columns["n_tokens"]) == [len(tok.encode(texts[i])) for i in heldout.ids]
@@ -185,7 +185,7 @@ def test_model_and_comparison_mistakes_are_listed_together() -> None:
 
 @pytest.mark.slow
 def test_command_line(run_dir: Path, tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "eval", f"path={run_dir}", "eval=bias", "eval.checkpoints.which=last",
+    args = [sys.executable, "-m", "debias.eval", f"path={run_dir}", "eval=bias", "eval.checkpoints.which=last",
             "eval.threads=1", "eval.tasks.crows_pairs.limit=20", "eval.tasks.winobias.limit=10",
             "eval.tasks.winogender.limit=10", "eval.tasks.synthetic.limit=10", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -215,7 +215,7 @@ def test_a_corrupt_cache_is_named_and_evaluated_again(run_dir: Path, caplog: pyt
     entry = doc["tasks"][key]
     entry["items"]["ll_more"] = entry["items"]["ll_more"][:-1]  # one score short
     where.write_text(json.dumps(doc))
-    with caplog.at_level("WARNING", logger="eval.cache"), \
+    with caplog.at_level("WARNING", logger="debias.eval.cache"), \
             pytest.raises(runner.MissingResultsError, match=re.escape(str(where))):
         runner.evaluate_checkpoint(ckpt, cfg, compute=False)
     assert f"{where}: unusable results cache" in caplog.text and "holds 29 values for 30 items" in caplog.text

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from eval.metrics import BY_NAME, pair_logodds
-from eval.series import SeriesPoint, emergence
-from eval.stats import bootstrap_ci, paired_comparison, permutation_pvalue, seed_factor, two_level
+from debias.eval.metrics import BY_NAME, pair_logodds
+from debias.eval.series import SeriesPoint, emergence
+from debias.eval.stats import (
+    bootstrap_ci,
+    paired_comparison,
+    permutation_pvalue,
+    seed_factor,
+    two_level,
+)
 
 
 def mean_of(col: str):
@@ -172,7 +178,7 @@ def _null_arms(rng: np.random.Generator, k: int, seed_ratio: float, n: int = 60)
 @pytest.mark.parametrize("seed_ratio", [0.3, 1.0, 3.0])
 def test_seed_t_keeps_false_positives_at_the_nominal_level(k: int, seed_ratio: float) -> None:
     """The headline's method on 2,000 null studies: at most 6% called different (nominal 5%)."""
-    from eval.stats import seed_t
+    from debias.eval.stats import seed_t
 
     rng = np.random.default_rng(100 + k + int(10 * seed_ratio))
     sims = 2000
@@ -184,7 +190,7 @@ def test_seed_t_keeps_false_positives_at_the_nominal_level(k: int, seed_ratio: f
 
 
 def test_seed_t_p_value_agrees_with_its_interval_and_with_scipy() -> None:
-    from eval.stats import seed_t
+    from debias.eval.stats import seed_t
 
     rng = np.random.default_rng(11)
     a = [{"x": rng.normal(size=30)} for _ in range(4)]
@@ -201,7 +207,7 @@ def test_seed_t_p_value_agrees_with_its_interval_and_with_scipy() -> None:
 
 def test_seed_t_p_value_has_no_bootstrap_floor() -> None:
     """A clear effect gets a p far below 1/n_boot, not 0.001."""
-    from eval.stats import seed_t
+    from debias.eval.stats import seed_t
 
     a = [{"x": np.full(10, float(s))} for s in range(5)]
     b = [{"x": c["x"] + 10.0 + 0.01 * s} for s, c in enumerate(a)]
@@ -209,7 +215,7 @@ def test_seed_t_p_value_has_no_bootstrap_floor() -> None:
 
 
 def test_holm_adjustment() -> None:
-    from eval.stats import holm
+    from debias.eval.stats import holm
 
     # Sorted 0.01, 0.02, 0.03, 0.04 with m=4: 0.04, 0.06, 0.06 (monotone), 0.06.
     assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])

@@ -21,7 +21,7 @@ import torch
 from debias.core import atomic
 from debias.core.config_errors import ConfigError
 from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
-from eval.testing import make_checkpoint, train_small_tokenizer
+from debias.eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def mode(path: Path) -> int:
 
 # -- 4. a dropped override ----------------------------------------------------------------------
 def test_a_key_the_configs_do_not_define_is_refused_with_the_other_problems() -> None:
-    from train import compose, make_plan
+    from debias.train import compose, make_plan
 
     cfg = compose(["+experiment=mini-test", "+schedul.total_steps=10", "+model.hiden_size=8", "seed=-1"])
     with pytest.raises(ConfigError) as info:
@@ -62,12 +62,12 @@ def test_every_experiment_composes_without_an_unknown_key() -> None:
     from debias.core.config_keys import unknown_keys
     from debias.study.config import StudyAppConfig
     from debias.study.run import compose_study
+    from debias.train import compose
+    from debias.train.config import TrainConfig
     from tests.test_configs import (  # a base such as pythia-resume asks for its model and arm
         EXPERIMENT_ARGS,
         STUDIES,
     )
-    from train import compose
-    from train.config import TrainConfig
 
     for experiment in sorted((REPO / "conf" / "experiment").glob("*.yaml")):
         overrides = [f"+experiment={experiment.stem}", *EXPERIMENT_ARGS.get(experiment.stem, [])]
@@ -82,7 +82,7 @@ def test_eval_refuses_an_unknown_key(tmp_path: Path) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from eval.__main__ import check
+    from debias.eval.__main__ import check
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -132,7 +132,7 @@ class _Payload:
 
 def test_a_pickle_payload_in_deepspeed_state_is_refused_before_it_runs(tmp_path: Path) -> None:
     from debias.core.input_errors import InputError
-    from train.engine import safe_torch_load
+    from debias.train.engine import safe_torch_load
 
     marker = tmp_path / "pwned"
     crafted = tmp_path / "mp_rank_00_model_states.pt"
@@ -149,7 +149,7 @@ def test_a_pickle_payload_in_deepspeed_state_is_refused_before_it_runs(tmp_path:
 
 # -- 8. files nobody else can read --------------------------------------------------------------
 def test_outputs_and_folders_follow_the_umask(tmp_path: Path, umask_027, tokenizer: Path) -> None:
-    from train import checkpoint
+    from debias.train import checkpoint
 
     atomic.write_json(tmp_path / "report.json", {"a": 1})
     assert mode(tmp_path / "report.json") == 0o640
@@ -186,7 +186,7 @@ def test_a_full_disk_names_the_file_and_leaves_no_temporary(tmp_path: Path) -> N
 
 
 def test_stale_temporaries_of_a_killed_run_are_cleared(tmp_path: Path) -> None:
-    from train.engine import clear_stale_temporaries
+    from debias.train.engine import clear_stale_temporaries
 
     run = tmp_path / "run"
     (run / "deepspeed" / ".step120.ab12.tmp" / "step120").mkdir(parents=True)
@@ -270,7 +270,7 @@ def test_a_non_string_jsonl_field_says_what_it_holds(tmp_path: Path) -> None:
 
 def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) -> None:
     from debias.core.input_errors import InputError
-    from eval.runner import load_model
+    from debias.eval.runner import load_model
 
     ckpt = make_checkpoint(tmp_path / "ckpt", tokenizer, hidden=16, layers=1)
     weights = ckpt / "model.safetensors"
@@ -283,7 +283,7 @@ def test_a_truncated_safetensors_file_is_named(tmp_path: Path, tokenizer: Path) 
 
 def test_weights_of_another_shape_under_a_right_config_get_our_message(tmp_path: Path, tokenizer: Path) -> None:
     from debias.core.input_errors import InputError
-    from eval.runner import load_model
+    from debias.eval.runner import load_model
 
     small = make_checkpoint(tmp_path / "small", tokenizer, hidden=16, layers=1)
     big = make_checkpoint(tmp_path / "big", tokenizer, hidden=32, layers=1)
@@ -308,8 +308,8 @@ def _poison(ckpt: Path) -> None:
 
 def test_non_finite_source_weights_are_refused(tmp_path: Path, tokenizer: Path) -> None:
     from debias.core.input_errors import InputError
-    from train.config import ModelConfig, SourceConfig
-    from train.model import load_pretrained
+    from debias.train.config import ModelConfig, SourceConfig
+    from debias.train.model import load_pretrained
 
     ckpt = make_checkpoint(tmp_path / "src", tokenizer, hidden=16, layers=1, heads=4)
     cfg = ModelConfig(name="t", num_layers=1, hidden_size=16, num_heads=4, vocab_size=448, max_position_embeddings=512,
@@ -323,9 +323,9 @@ def test_non_finite_source_weights_are_refused(tmp_path: Path, tokenizer: Path) 
 
 @pytest.mark.slow
 def test_evaluation_refuses_a_model_whose_scores_are_not_finite(tmp_path: Path, tokenizer: Path) -> None:
-    from eval.checkpoints import CheckpointError
-    from eval.config import EvalConfig
-    from eval.runner import evaluate_checkpoint
+    from debias.eval.checkpoints import CheckpointError
+    from debias.eval.config import EvalConfig
+    from debias.eval.runner import evaluate_checkpoint
 
     cfg = EvalConfig(batch_size=8, threads=1, device="cpu", cache_dir=str(tmp_path / "cache"))
     t = cfg.tasks

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from debias.core.config_errors import ConfigError
 from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
-from train import compose, make_plan, read_run_info, run
+from debias.train import compose, make_plan, read_run_info, run
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_crafted_deepspeed_state_never_runs_and_honest_state_loads(root: Path, b
 
 
 def test_a_tampered_tail_is_not_trained_on(root: Path, baseline: Path) -> None:
-    from train.data import prepare
+    from debias.train.data import prepare
 
     honest = prepare(make_plan(cfg_for(root, "intervention=tail7")))  # rewrites the tail once
     manifest = json.loads((honest.tail_dir / "manifest.json").read_text())
@@ -130,7 +130,7 @@ def test_a_tampered_tail_is_not_trained_on(root: Path, baseline: Path) -> None:
 
 
 def test_a_run_stopped_by_a_tokenizer_mismatch_can_simply_be_rerun(tmp_path: Path) -> None:
-    from eval.testing import train_small_tokenizer
+    from debias.eval.testing import train_small_tokenizer
 
     tokenizer = train_small_tokenizer(tmp_path / "tok.json", 300)
     rng = np.random.default_rng(0)
@@ -158,7 +158,7 @@ def test_a_full_disk_stops_the_command_naming_the_file(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
 
     def train(name: str, limited: bool) -> tuple[int, str]:
-        cmd = [sys.executable, "-m", "train", "+experiment=mini-test", f"runs_root={tmp_path}", f"name={name}",
+        cmd = [sys.executable, "-m", "debias.train", "+experiment=mini-test", f"runs_root={tmp_path}", f"name={name}",
                "progress=false"]
         done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
                               preexec_fn=small_disk if limited else None)

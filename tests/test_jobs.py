@@ -64,7 +64,7 @@ def test_a_run_leaves_hydra_as_it_found_it(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from train.config import CONF_DIR
+    from debias.train.config import CONF_DIR
 
     assert not GlobalHydra.instance().is_initialized()
     done = execute([Job("a", make, (str(tmp_path / "a"),))], 1, sweep_dir=tmp_path / "hydra")

@@ -8,8 +8,8 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from train import launch
-from train.config import CONF_DIR, register_configs
+from debias.train import launch
+from debias.train.config import CONF_DIR, register_configs
 
 
 def hydra_cfg(*overrides: str):

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.cache import EvalCache
-from eval.metrics import BY_NAME
-from eval.results import ItemTable
-from eval.suite import TASKS
-from eval.testing import make_checkpoint, train_small_tokenizer
+from debias.eval.cache import EvalCache
+from debias.eval.metrics import BY_NAME
+from debias.eval.results import ItemTable
+from debias.eval.suite import TASKS
+from debias.eval.testing import make_checkpoint, train_small_tokenizer
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_lm_evals_own_command_prints_what_debias_eval_computes(model: Path, tmp_
     (results_file,) = out.rglob("results_*.json")
     theirs = json.loads(results_file.read_text())["results"]
 
-    ours_run = subprocess.run([sys.executable, "-m", "eval", f"model={model}", *DEBIAS_EVAL], cwd=tmp_path,
+    ours_run = subprocess.run([sys.executable, "-m", "debias.eval", f"model={model}", *DEBIAS_EVAL], cwd=tmp_path,
                               env=_env(), capture_output=True, text=True, timeout=1200)
     assert ours_run.returncode == 0, ours_run.stderr[-3000:]
     (cache_file,) = (tmp_path / "results").glob("*/eval.json")

@@ -25,7 +25,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train import compose, read_log, read_run_info, run
+from debias.train import compose, read_log, read_run_info, run
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -47,10 +47,10 @@ def launch_cmd(launcher: str, *overrides: str) -> list[str]:
     port = str(free_port())
     if launcher == "torchrun":
         head = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]
-        return [*head, "-m", "train", "+experiment=mini-test", *SCHEDULE, *overrides]
+        return [*head, "-m", "debias.train", "+experiment=mini-test", *SCHEDULE, *overrides]
     head = [sys.executable, "-m", "deepspeed.launcher.runner", "--num_gpus", "2", "--master_port", port,
             "--no_local_rank", "--module"]
-    return [*head, "train", "+experiment=mini-test", *SCHEDULE, *overrides]
+    return [*head, "debias.train", "+experiment=mini-test", *SCHEDULE, *overrides]
 
 
 def env() -> dict[str, str]:
@@ -196,7 +196,7 @@ def _rank_processes(launcher_pid: int) -> dict[int, psutil.Process]:
     for child in psutil.Process(launcher_pid).children(recursive=True):
         try:
             rank = child.environ().get("RANK")
-            if rank is not None and "train" in child.cmdline():
+            if rank is not None and "debias.train" in child.cmdline():
                 out[int(rank)] = child
         except psutil.Error:
             continue
@@ -253,7 +253,7 @@ def test_submitit_local_two_tasks_reproduce_two_ranks(root: Path, one_process: d
     2 tasks; train.launch reads their rank, world size and master from submitit's environment, and the
     run equals torchrun's 2-rank run step for step."""
     name = "2p-submitit-base"
-    done = subprocess.run([sys.executable, "-m", "train", "-m", "+experiment=mini-test", *SCHEDULE,
+    done = subprocess.run([sys.executable, "-m", "debias.train", "-m", "+experiment=mini-test", *SCHEDULE,
                            f"runs_root={root}", f"name={name}", "hydra/launcher=local-2tasks",
                            f"hydra.sweep.dir={root / 'multirun-submitit'}"],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)

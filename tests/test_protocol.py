@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from debias.core.conf_dir import CONF_DIR
-from eval.compare import ComparisonRow, adjust
-from eval.metrics import BY_NAME
-from eval.protocol import Expect, Family, Margin, ProtocolConfig, protocol_status, stamp
-from eval.report.reading import reading
-from eval.verdict import direction, meets, verdict
+from debias.eval.compare import ComparisonRow, adjust
+from debias.eval.metrics import BY_NAME
+from debias.eval.protocol import Expect, Family, Margin, ProtocolConfig, protocol_status, stamp
+from debias.eval.report.reading import reading
+from debias.eval.verdict import direction, meets, verdict
 
 PROTOCOLS = sorted(p.stem for p in (CONF_DIR / "protocol").glob("*.yaml"))
 

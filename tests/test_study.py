@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from debias.core.contracts import CONTROL, MANIFEST
+from debias.eval import compare_arms
+from debias.eval.config import EvalConfig
+from debias.eval.runner import evaluate_run
 from debias.study import compose_study, run_study
-from eval import compare_arms
-from eval.config import EvalConfig
-from eval.runner import evaluate_run
 
 pytestmark = pytest.mark.slow
 
@@ -113,9 +113,9 @@ def test_perplexity_of_other_tokens_barely_moves(study: dict) -> None:
 
 
 def test_report_states_its_protocol_checks_the_instrument_and_reads_by_rules(study: dict, tmp_path: Path) -> None:
-    from eval.report import write_report
-    from eval.report.reading import reading
-    from eval.report.readme import recorded_identity, update_readme
+    from debias.eval.report import write_report
+    from debias.eval.report.reading import reading
+    from debias.eval.report.readme import recorded_identity, update_readme
 
     report = study["result"].report
     assert report is not None and report.is_file()

@@ -1,4 +1,4 @@
-"""``python -m train`` as a user runs it: a run killed with SIGKILL and continued with
+"""``python -m debias.train`` as a user runs it: a run killed with SIGKILL and continued with
 ``resume=auto`` ends bit for bit where an uninterrupted run ends; a bad config stops before any
 work with every problem listed."""
 
@@ -15,14 +15,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train import compose, read_log, read_run_info, run
+from debias.train import compose, read_log, read_run_info, run
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "train", "+experiment=mini-test", *args]
+    return [sys.executable, "-m", "debias.train", "+experiment=mini-test", *args]
 
 
 def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from debias.train.lr import floor_step, pythia_lr
 from tests.lr_formula import design_lr
-from train.lr import floor_step, pythia_lr
 
 PEAK = 6e-4  # Pythia-160M
 T = 143_000

@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from train import compose
-from train.model import hf_config, load_pretrained, pretrained_call
-from train.plan import to_train_config
+from debias.train import compose
+from debias.train.model import hf_config, load_pretrained, pretrained_call
+from debias.train.plan import to_train_config
 
 
 def test_pythia_init_and_weight_decay_groups() -> None:
-    from train.config import ModelConfig
-    from train.model import build_model, param_groups
+    from debias.train.config import ModelConfig
+    from debias.train.model import build_model, param_groups
 
     cfg = ModelConfig(num_layers=8, hidden_size=256, num_heads=4, vocab_size=512)
     model = build_model(cfg, seed=3)
@@ -70,7 +70,7 @@ def test_hub_source_builds_the_right_from_pretrained_call(monkeypatch: pytest.Mo
 def test_checkpoint_of_another_shape_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import GPTNeoXConfig
 
-    from train.model import CheckpointMismatchError
+    from debias.train.model import CheckpointMismatchError
 
     typed = to_train_config(compose(["+experiment=pythia-160m-tail7"]))
     wrong = hf_config(to_train_config(compose(["model=pythia-70m"])).model)

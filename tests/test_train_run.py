@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import load_file
 
 from debias.core.config_errors import ConfigError
+from debias.train import compose, make_plan, read_log, run
+from debias.train.rundir import RunExistsError
 from tests.lr_formula import design_lr
-from train import compose, make_plan, read_log, run
-from train.rundir import RunExistsError
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_fresh_optimizer_is_the_default_and_changes_the_result(root: Path, basel
 
 def test_intervention_reads_the_rewritten_tail(root: Path, baseline: Path) -> None:
     from debias.data.order import DataOrder
-    from train.data import prepare
+    from debias.train.data import prepare
 
     cfg = cfg_for(root, "intervention=tail7")
     plan = make_plan(cfg)
@@ -201,8 +201,8 @@ def test_pythia_70m_shape_resumes_from_a_local_directory(tmp_path: Path, data_di
     from transformers import GPTNeoXForCausalLM
 
     from debias.data.indexed import write_indexed_dataset
-    from train.config import ModelConfig
-    from train.model import build_model
+    from debias.train.config import ModelConfig
+    from debias.train.model import build_model
 
     cfg70 = ModelConfig(name="pythia-70m", num_layers=6, hidden_size=512, num_heads=8, vocab_size=50_304, lr=1e-3)
     source = tmp_path / "pythia-70m-step4"

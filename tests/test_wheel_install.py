@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("debias", "train", "eval")
+PACKAGES = ("debias", "debias.train", "debias.eval")
 COMMANDS = ("debias-swap", "debias-rewrite", "debias-train", "debias-eval", "debias-report", "debias-study")
 
 # Runs one installed console script and records, at exit, the file of every project module the
@@ -97,7 +97,8 @@ def test_wheel_carries_every_config_and_command(installed):
     shipped = {n.removeprefix("debias/") for n in names if n.startswith("debias/conf/")}
     in_repo = {p.relative_to(REPO).as_posix() for p in (REPO / "conf").rglob("*") if p.is_file()}
     assert len(in_repo) > 40 and shipped == in_repo
-    assert not any(n.startswith("conf/") for n in names)  # only inside the package
+    assert not any(n.startswith(("conf/", "train/", "eval/")) for n in names)  # only inside the package
+    assert {"debias/train/__main__.py", "debias/eval/__main__.py", "debias/eval/report/__main__.py"} <= names
     for command in COMMANDS:
         assert f"{command} = " in entry_points
         assert (installed["site"] / "bin" / command).is_file()
@@ -105,14 +106,14 @@ def test_wheel_carries_every_config_and_command(installed):
 
 def test_installed_copy_is_imported_and_finds_its_configs(installed):
     site = installed["site"]
-    code = ("import json, debias, train, eval, debias.core.conf_dir, train.config; "
-            "print(json.dumps({'files': [debias.__file__, train.__file__, eval.__file__], "
-            "'conf': str(debias.core.conf_dir.CONF_DIR), 'train_conf': str(train.config.CONF_DIR)}))")
+    code = ("import json, debias, debias.train, debias.eval, debias.core.conf_dir, debias.train.config; "
+            "print(json.dumps({'files': [debias.__file__, debias.train.__file__, debias.eval.__file__], "
+            "'conf': str(debias.core.conf_dir.CONF_DIR), 'train_conf': str(debias.train.config.CONF_DIR)}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=installed["work"], env=_env(site),
                           capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
     for name, file in zip(PACKAGES, found["files"], strict=True):
-        assert Path(file).resolve() == (site / name / "__init__.py").resolve(), (name, file)
+        assert Path(file).resolve() == (site / name.replace(".", "/") / "__init__.py").resolve(), (name, file)
     assert Path(found["conf"]) == (site / "debias" / "conf").resolve() == Path(found["train_conf"])
     assert (Path(found["conf"]) / "train.yaml").is_file()
     assert not Path(found["conf"]).is_relative_to(REPO)
@@ -162,8 +163,8 @@ def test_installed_commands_compose_their_configs(installed):
 
 
 def test_installed_modules_run_with_python_m(installed):
-    """`python -m train` (and the others) keep working from the installed copy."""
-    done = subprocess.run([sys.executable, "-m", "eval.report", "--cfg", "job", "--resolve", "out=elsewhere"],
+    """`python -m debias.train` (and the others) keep working from the installed copy."""
+    done = subprocess.run([sys.executable, "-m", "debias.eval.report", "--cfg", "job", "--resolve", "out=elsewhere"],
                           cwd=installed["work"], env=_env(installed["site"]), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,16 +10,16 @@ from __future__ import annotations
 from debias.core.lazy import lazy_getattr
 
 _EXPORTS = {
-    "run": "train.trainer",
-    "RunResult": "train.trainer",
-    "make_plan": "train.plan",
-    "Plan": "train.plan",
-    "compose": "train.compose_config",
-    "TrainConfig": "train.config",
-    "pythia_lr": "train.lr",
-    "read_log": "train.rundir",
-    "read_run_info": "train.rundir",
-    "RunExistsError": "train.rundir",
+    "run": "debias.train.trainer",
+    "RunResult": "debias.train.trainer",
+    "make_plan": "debias.train.plan",
+    "Plan": "debias.train.plan",
+    "compose": "debias.train.compose_config",
+    "TrainConfig": "debias.train.config",
+    "pythia_lr": "debias.train.lr",
+    "read_log": "debias.train.rundir",
+    "read_run_info": "debias.train.rundir",
+    "RunExistsError": "debias.train.rundir",
 }
 
 __all__ = sorted(_EXPORTS)

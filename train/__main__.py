@@ -1,9 +1,9 @@
-"""``python -m train``: one training run configured by Hydra (conf/train.yaml).
+"""``python -m debias.train``: one training run configured by Hydra (conf/train.yaml).
 
-    python -m train                                   # pretrain the default small model
-    python -m train intervention=tail21 seed=1        # resume seed 1's baseline on the rewritten 21% tail
-    python -m train +experiment=pythia-160m-tail7 data.indexed_path=/data/pile-deduped/document
-    python -m train -m seed=0,1,2                     # several seeds (Hydra multirun: -m first)
+    python -m debias.train                                   # pretrain the default small model
+    python -m debias.train intervention=tail21 seed=1        # resume seed 1's baseline on the rewritten 21% tail
+    python -m debias.train +experiment=pythia-160m-tail7 data.indexed_path=/data/pile-deduped/document
+    python -m debias.train -m seed=0,1,2                     # several seeds (Hydra multirun: -m first)
 
 The whole study (seeds, arms, evaluation, report) is ``python -m debias.study +experiment=mini-suite``;
 given here, its overrides are refused with that advice before Hydra composes anything.
@@ -19,11 +19,11 @@ from omegaconf import DictConfig
 
 from debias.core.config_errors import ConfigError
 from debias.core.errors import exits_on_error
-from train.compose_config import study_keys
-from train.config import CONF_DIR
-from train.trainer import run
+from debias.train.compose_config import study_keys
+from debias.train.config import CONF_DIR
+from debias.train.trainer import run
 
-log = logging.getLogger("train")
+log = logging.getLogger("debias.train")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")

@@ -1,10 +1,10 @@
 """Compose a training config from ``conf/`` in Python (tests, notebooks, the study's orchestrator),
-exactly as ``python -m train <overrides>`` would.
+exactly as ``python -m debias.train <overrides>`` would.
 
 A training config describes one run. The whole study (several seeds and arms, evaluated, with a
 report) is another app, ``python -m debias.study``, whose experiments (``mini-suite``,
 ``gutenberg-suite``) set ``study.*`` and ``eval.*`` keys besides the run's: ``study_keys`` finds
-them in a command line, so that ``python -m train`` refuses it with that advice rather than with
+them in a command line, so that ``python -m debias.train`` refuses it with that advice rather than with
 Hydra's "Key 'study' not in 'TrainConfig'".
 """
 
@@ -20,7 +20,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from debias.core.config_errors import ConfigError
-from train.config import CONF_DIR, register_configs
+from debias.train.config import CONF_DIR, register_configs
 
 STUDY_COMMAND = "python -m debias.study (debias-study)"
 # Top-level keys of the study's config that a training run lacks.

@@ -19,8 +19,8 @@ from debias.core.config_errors import ConfigError
 from debias.core.contracts import MANIFEST, TAIL, ControlRecord, RewriteManifest, read_manifest
 from debias.data.fetch import sha256_file
 from debias.data.order import DataOrder
-from train.plan import Plan
-from train.tail_check import check_tail
+from debias.train.plan import Plan
+from debias.train.tail_check import check_tail
 
 log = logging.getLogger(__name__)
 

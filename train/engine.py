@@ -21,9 +21,9 @@ from torch import nn
 from debias.core import atomic
 from debias.core.contracts import step_dirs, step_name
 from debias.core.input_errors import InputError, is_write_failure, with_path
-from train.config import DeepSpeedConfig, OptimConfig
-from train.launch import export_placement
-from train.model import param_groups
+from debias.train.config import DeepSpeedConfig, OptimConfig
+from debias.train.launch import export_placement
+from debias.train.model import param_groups
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 @contextmanager
 def launch_env() -> Iterator[None]:
     """Keep the variables ``setup_distributed`` sets for a launcher-less run inside the run: a
-    subprocess started later (another ``python -m train``) must not inherit this process's port."""
+    subprocess started later (another ``python -m debias.train``) must not inherit this process's port."""
     saved = {key: os.environ.get(key) for key in LAUNCH_ENV}
     try:
         yield

@@ -3,7 +3,7 @@
 ``torchrun`` and the ``deepspeed`` launcher export ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT`` themselves. Slurm (``srun``, or Hydra's submitit launcher,
 which runs each task through ``srun``) exports its own names instead; this module turns those
-into torch's, so that one ``python -m train ...`` per task joins the same process group:
+into torch's, so that one ``python -m debias.train ...`` per task joins the same process group:
 
 - under submitit (Slurm or its local executor): ``submitit.JobEnvironment`` (global rank, local
   rank, tasks, the job's host names);

@@ -18,7 +18,7 @@ from transformers.utils import logging as hf_logging
 from debias.core.contracts import CHECKPOINTS, RUN_RECORD, step_dirs, step_name
 from debias.core.errors import DebiasError
 from debias.core.weights import check_finite, check_shapes, expected_shapes
-from train.config import ModelConfig, SourceConfig
+from debias.train.config import ModelConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 

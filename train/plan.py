@@ -22,8 +22,8 @@ from debias.rewrite.intervention import (
     intervention_steps,
     nearest_checkpoint,
 )
-from train.config import SourceConfig, TrainConfig
-from train.engine import accumulation_steps, world_size
+from debias.train.config import SourceConfig, TrainConfig
+from debias.train.engine import accumulation_steps, world_size
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def tokenizer_vocab(cfg: TrainConfig, problems: Problems) -> int | None:
 
 
 def _check_source(cfg: TrainConfig, start: int, problems: Problems) -> Path | None:
-    from train.model import hf_dir
+    from debias.train.model import hf_dir
 
     source = cfg.source
     path = source.path or (None if source.hub else cfg.baseline_run)
@@ -130,7 +130,7 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
         for p in unknown:
             problems.add(p)
         if any(p.startswith(("study", "eval")) for p in unknown):
-            from train.compose_config import STUDY_COMMAND
+            from debias.train.compose_config import STUDY_COMMAND
 
             problems.add(f"study.* and eval.* are keys of the whole study, not of one run: run it with {STUDY_COMMAND}")
     cfg = to_train_config(cfg)

@@ -32,8 +32,8 @@ from debias.core.contracts import (
     read_run_record,
 )
 from debias.core.errors import DebiasError
-from train import checkpoint, engine
-from train.plan import Plan
+from debias.train import checkpoint, engine
+from debias.train.plan import Plan
 
 log = logging.getLogger(__name__)
 

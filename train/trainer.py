@@ -23,15 +23,15 @@ from tqdm import tqdm
 
 from debias.core.contracts import CHECKPOINTS, step_name
 from debias.core.input_errors import InputError
-from train import checkpoint
-from train import engine as ds
-from train.config import TrainConfig
-from train.data import TrainingData, prepare
-from train.launch import export_placement, rank_guard
-from train.lr import pythia_lr
-from train.model import build_model, load_pretrained
-from train.plan import Plan, deepspeed_source, make_plan
-from train.rundir import (
+from debias.train import checkpoint
+from debias.train import engine as ds
+from debias.train.config import TrainConfig
+from debias.train.data import TrainingData, prepare
+from debias.train.launch import export_placement, rank_guard
+from debias.train.lr import pythia_lr
+from debias.train.model import build_model, load_pretrained
+from debias.train.plan import Plan, deepspeed_source, make_plan
+from debias.train.rundir import (
     MetricsLog,
     Restart,
     arm_record,

@@ -190,7 +190,7 @@ class _Record:
 
 
 # -- run.json ----------------------------------------------------------------------------------
-RUN_FIX = "the run directory was not written by `python -m train` or was edited; rerun the run or restore the file"
+RUN_FIX = "the run directory was not written by `python -m debias.train` or was edited; rerun the run or restore the file"
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ def read_manifest(folder: str | os.PathLike) -> RewriteManifest | None:
 
 
 # -- control.json ------------------------------------------------------------------------------
-CONTROL_FIX = "the run directory was not written by `python -m train` or was edited; rerun the control run"
+CONTROL_FIX = "the run directory was not written by `python -m debias.train` or was edited; rerun the control run"
 
 
 @dataclass(frozen=True)

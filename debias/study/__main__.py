@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> None:
     minutes = result.seconds / 60
     if result.report is not None:
         print(f"\nstudy finished in {minutes:.1f} min; report: {result.report}")
-        from eval.report.reading import headline_of
+        from debias.eval.report.reading import headline_of
 
         print("\n".join(headline_of(result.report.parent / "results.json")))
     else:

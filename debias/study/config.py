@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from eval.config import EvalConfig
-from eval.config import register_configs as register_eval_configs
-from train.config import TrainConfig
-from train.config import register_configs as register_train_configs
+from debias.eval.config import EvalConfig
+from debias.eval.config import register_configs as register_eval_configs
+from debias.train.config import TrainConfig
+from debias.train.config import register_configs as register_train_configs
 
 # The keys only the study reads: a run of the study is composed without them (``debias.study.run``).
 STUDY_KEYS = ("study", "eval")

@@ -48,7 +48,7 @@ def order_identity(prefix: str | Path) -> dict[str, Any]:
 
 def probes_identity(options: dict[str, Any]) -> str | None:
     """The sha256 the synthetic probes' task records of its pairs (None when the task is off)."""
-    from eval.tasks.synthetic.reader import data_sources
+    from debias.eval.tasks.synthetic.reader import data_sources
 
     if not options.get("enabled", True):
         return None

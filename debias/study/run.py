@@ -35,7 +35,7 @@ from debias.core.errors import DebiasError
 from debias.launch.jobs import Job, JobsFailed, execute
 from debias.rewrite.intervention import intervention_steps
 from debias.study.config import STUDY_KEYS, StudyAppConfig, register_configs
-from train.config import TrainConfig
+from debias.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def run_overrides(overrides: Sequence[str], *, seed: int, arm: str) -> list[str]
 def compose_study(overrides: Sequence[str] = ()) -> DictConfig:
     """The study's composed config (``conf/study.yaml``) for ``overrides``, as ``python -m
     debias.study <overrides>`` composes it; ``to_study_config`` types it."""
-    from train.compose_config import compose
+    from debias.train.compose_config import compose
 
     register_configs()
     return compose(overrides, config_name="study")
@@ -94,7 +94,7 @@ def to_study_config(cfg: DictConfig | StudyAppConfig) -> StudyAppConfig:
 
 def plan_study(cfg: StudyAppConfig, overrides: Sequence[str]) -> dict[tuple[int, str], TrainConfig]:
     """Compose and check every run of the study before any work: each problem of each run, at once."""
-    from train.plan import to_train_config
+    from debias.train.plan import to_train_config
 
     problems = Problems("study config")
     for p in cfg.study_problems():
@@ -138,7 +138,7 @@ def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
     worked = [k for k, (_, did) in outcomes.items() if did]
     report = None
     if cfg.study.report:
-        from eval.report import write_report
+        from debias.eval.report import write_report
 
         made_of = _made_of(cfg, runs, eval_cfg)
         report = write_report(list(run_dirs.values()), eval_cfg, cfg.study.report_dir,
@@ -258,7 +258,7 @@ def _jobs(cfg: StudyAppConfig, overrides: Sequence[str], runs: dict[tuple[int, s
 
 def _train_job(overrides: list[str]) -> tuple[str, bool]:
     """(what it did, whether it did any work)."""
-    from train.trainer import run
+    from debias.train.trainer import run
 
     result = run(compose_run(overrides))
     if result.skipped:
@@ -267,8 +267,8 @@ def _train_job(overrides: list[str]) -> tuple[str, bool]:
 
 
 def _eval_job(run_dir: str, eval_cfg: Any, extra_steps: list[int]) -> tuple[str, bool]:
-    from eval.checkpoints import find_checkpoints
-    from eval.runner import evaluate_checkpoint, evaluate_run
+    from debias.eval.checkpoints import find_checkpoints
+    from debias.eval.runner import evaluate_checkpoint, evaluate_run
 
     results = evaluate_run(run_dir, eval_cfg)
     have = {r.step for r in results}

@@ -1,5 +1,5 @@
-"""The bias report: ``python -m eval.report runs=[...]`` or ``write_report(run_dirs, cfg, out)``;
-of released models, ``python -m eval.report compare=[A,B]`` or ``write_pairs_report(pairs, cfg, out)``.
+"""The bias report: ``python -m debias.eval.report runs=[...]`` or ``write_report(run_dirs, cfg, out)``;
+of released models, ``python -m debias.eval.report compare=[A,B]`` or ``write_pairs_report(pairs, cfg, out)``.
 
 Writes ``report.html`` (one self-contained file: tables and inline plots), ``report.md`` (with
 ``figures/*.png``; each figure also as ``.pdf`` and its numbers as ``.csv``) and ``results.json``
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from debias.core.atomic import write_bytes, write_text
-from eval.config import EvalConfig
+from debias.eval.config import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class ReportPaths:
 def write_report(run_dirs: Sequence[str | Path], cfg: EvalConfig, out: str | Path, *,
                  title: str = "pythia-debias: bias intervention report", evaluate_missing: bool = True) -> ReportPaths:
     """Evaluate what the caches lack (unless told not to), then write the report into ``out``."""
-    from eval.report.plots import forest_figure, series_figure
-    from eval.report.render import render_html, render_markdown
-    from eval.report.study import load_runs, study
+    from debias.eval.report.plots import forest_figure, series_figure
+    from debias.eval.report.render import render_html, render_markdown
+    from debias.eval.report.study import load_runs, study
 
     out = Path(out).expanduser().resolve()
     runs = load_runs(run_dirs, cfg, compute=evaluate_missing)
@@ -56,9 +56,9 @@ def write_pairs_report(pairs: Sequence[Any], cfg: EvalConfig, out: str | Path, *
                        hub_cache: str | None = None) -> ReportPaths:
     """Pairs of models (``eval.report.pairs.ModelPair``), each evaluated where the results lack it,
     compared item by item under the protocol; the same three files as ``write_report``."""
-    from eval.report.pairs import pairs_data
-    from eval.report.plots import series_figure
-    from eval.report.render import render_pairs_html, render_pairs_markdown
+    from debias.eval.report.pairs import pairs_data
+    from debias.eval.report.plots import series_figure
+    from debias.eval.report.render import render_pairs_html, render_pairs_markdown
 
     out = Path(out).expanduser().resolve()
     data = pairs_data(pairs, cfg, title, compute=evaluate_missing, hub_cache=hub_cache)

@@ -1,10 +1,10 @@
-"""``python -m eval.report``: evaluate the runs' checkpoints (or the models') where the cache lacks
+"""``python -m debias.eval.report``: evaluate the runs' checkpoints (or the models') where the cache lacks
 results, compare arms (or models), and write ``report.html``, ``report.md`` and ``results.json``.
 
-    python -m eval.report runs=[runs/] out=report eval=quick
-    python -m eval.report runs=[runs/base-s0,runs/tail21-s0,runs/control21-s0] evaluate_missing=false
-    python -m eval.report compare=[EleutherAI/pythia-410m-deduped@step143000,EleutherAI/pythia-intervention-410m-deduped]
-    python -m eval.report comparison=pythia-intervention eval=bias
+    python -m debias.eval.report runs=[runs/] out=report eval=quick
+    python -m debias.eval.report runs=[runs/base-s0,runs/tail21-s0,runs/control21-s0] evaluate_missing=false
+    python -m debias.eval.report compare=[EleutherAI/pythia-410m-deduped@step143000,EleutherAI/pythia-intervention-410m-deduped]
+    python -m debias.eval.report comparison=pythia-intervention eval=bias
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import Problems
 from debias.core.config_keys import unknown_keys
 from debias.core.errors import exits_on_error
-from eval.config import ReportAppConfig
-from eval.report import write_pairs_report, write_report
+from debias.eval.config import ReportAppConfig
+from debias.eval.report import write_pairs_report, write_report
 
-log = logging.getLogger("eval.report")
+log = logging.getLogger("debias.eval.report")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="report", version_base="1.3")
@@ -45,13 +45,13 @@ def main(cfg: DictConfig) -> None:
                                    hub_cache=app.hub_cache)
     print(f"report: {paths.html}\n        {paths.markdown}\n        {paths.results}")
     if app.runs:
-        from eval.report.reading import headline_of
+        from debias.eval.report.reading import headline_of
 
         print("\n".join(headline_of(paths.results)))
     else:
         import json
 
-        from eval.report.pairs import pairs_headline
+        from debias.eval.report.pairs import pairs_headline
 
         print("\n".join(pairs_headline(json.loads(paths.results.read_text()))))
 

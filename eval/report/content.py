@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eval.tasks.registry import headline_metrics
-from eval.tasks.winobias.reader import irregular_examples
-from eval.verdict import supported
+from debias.eval.tasks.registry import headline_metrics
+from debias.eval.tasks.winobias.reader import irregular_examples
+from debias.eval.verdict import supported
 
 PUBLISHED = [
     ("70m-deduped", "0.509 → 0.503", "89.1 → 98.4", "0.247 → 0.238"),
@@ -248,7 +248,7 @@ def data_tables(data: dict[str, Any]) -> list[Table]:
 
 def headline(data: dict[str, Any]) -> list[str]:
     """The report's reading: sentences generated from the results by stated rules (``eval.report.reading``)."""
-    from eval.report.reading import reading
+    from debias.eval.report.reading import reading
 
     return reading(data)
 

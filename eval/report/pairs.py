@@ -16,17 +16,17 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from eval.checkpoints import source_checkpoint
-from eval.compare import compare_checkpoints
-from eval.config import EvalConfig, ModelPair
-from eval.metrics import BY_NAME
-from eval.models import resolve, split_spec
-from eval.report.study import report_header
-from eval.results import CheckpointResults
-from eval.runner import evaluate_checkpoint
-from eval.series import emergence, run_series
-from eval.tasks.registry import series_metrics
-from eval.verdict import direction, verdict
+from debias.eval.checkpoints import source_checkpoint
+from debias.eval.compare import compare_checkpoints
+from debias.eval.config import EvalConfig, ModelPair
+from debias.eval.metrics import BY_NAME
+from debias.eval.models import resolve, split_spec
+from debias.eval.report.study import report_header
+from debias.eval.results import CheckpointResults
+from debias.eval.runner import evaluate_checkpoint
+from debias.eval.series import emergence, run_series
+from debias.eval.tasks.registry import series_metrics
+from debias.eval.verdict import direction, verdict
 
 log = logging.getLogger(__name__)
 

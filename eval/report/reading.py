@@ -21,13 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from eval.verdict import direction, verdict
+from debias.eval.verdict import direction, verdict
 
 Data = dict[str, Any]
 
 
 def _fmt(value: Any, spec: str, sign: bool = False) -> str:
-    from eval.report.content import fmt
+    from debias.eval.report.content import fmt
 
     return fmt(value, spec, sign)
 

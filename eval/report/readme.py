@@ -1,6 +1,6 @@
 """The README's results section, generated from a report's ``results.json`` (never typed by hand).
 
-    python -m eval.report.readme runs/report/mini-0.5m-synthetic80 README.md   # `make readme-results`
+    python -m debias.eval.report.readme runs/report/mini-0.5m-synthetic80 README.md   # `make readme-results`
 
 Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in the README
 with where and how the numbers were made (``study.json``, written by the study beside the report:
@@ -21,9 +21,9 @@ from typing import Any
 from debias.core.atomic import write_text
 from debias.core.errors import exits_on_error
 from debias.core.input_errors import InputError
-from eval.report.content import fmt
-from eval.report.reading import reading
-from eval.verdict import direction, verdict
+from debias.eval.report.content import fmt
+from debias.eval.report.reading import reading
+from debias.eval.verdict import direction, verdict
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 IDENTITY = "<!-- data-identity "
@@ -204,7 +204,7 @@ def recorded_identity(readme: str | Path) -> dict[str, Any] | None:
 @exits_on_error("eval.report.readme")
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m eval.report.readme <report dir> <README.md>", file=sys.stderr)
+        print("usage: python -m debias.eval.report.readme <report dir> <README.md>", file=sys.stderr)
         return 2
     update_readme(argv[0], argv[1])
     print(f"updated {argv[1]} from {argv[0]}/results.json")

@@ -11,8 +11,8 @@ import html
 import re
 from typing import Any
 
-from eval.report import content
-from eval.report.content import Table
+from debias.eval.report import content
+from debias.eval.report.content import Table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
@@ -149,7 +149,7 @@ def _models_table(data: dict[str, Any]) -> Table:
 
 def render_pairs_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
     """The report of model pairs: reading, protocol, models, comparisons, curves."""
-    from eval.report.pairs import pairs_headline
+    from debias.eval.report.pairs import pairs_headline
 
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(data['title'])}</title>",
@@ -171,7 +171,7 @@ def render_pairs_html(data: dict[str, Any], figures: dict[str, bytes]) -> str:
 
 
 def render_pairs_markdown(data: dict[str, Any], figure_files: dict[str, str]) -> str:
-    from eval.report.pairs import pairs_headline
+    from debias.eval.report.pairs import pairs_headline
 
     parts = [f"# {_md_cell(data['title'])}", "", f"_Generated {data['generated']} from {len(data['models'])} model(s)._", ""]
     parts += [f"- {_md_cell(x)}" for x in pairs_headline(data)]

@@ -30,17 +30,17 @@ from debias.core.contracts import (
     read_arm_record,
     read_run_record,
 )
-from eval.checkpoints import CheckpointError, expand_paths, find_checkpoints
-from eval.compare import ComparisonTable, common_ids, compare_arms
-from eval.config import EvalConfig
-from eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
-from eval.protocol import protocol_status
-from eval.results import CheckpointResults
-from eval.runner import evaluate_checkpoint
-from eval.series import arm_series, emergence, run_series
-from eval.stats import arm_interval
-from eval.tasks.registry import series_metrics
-from eval.verdict import meets, verdict
+from debias.eval.checkpoints import CheckpointError, expand_paths, find_checkpoints
+from debias.eval.compare import ComparisonTable, common_ids, compare_arms
+from debias.eval.config import EvalConfig
+from debias.eval.metrics import BY_NAME, METRICS, item_columns, pair_logodds
+from debias.eval.protocol import protocol_status
+from debias.eval.results import CheckpointResults
+from debias.eval.runner import evaluate_checkpoint
+from debias.eval.series import arm_series, emergence, run_series
+from debias.eval.stats import arm_interval
+from debias.eval.tasks.registry import series_metrics
+from debias.eval.verdict import meets, verdict
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,8 @@ def _manifest_summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _movers(a: Arm, b: Arm, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     """Items whose score moved most between the arms' final checkpoints (mean over seeds), with text."""
-    from eval.tasks.crows_pairs.reader import crows_pairs_docs
-    from eval.tasks.winobias.reader import load_pairs
+    from debias.eval.tasks.crows_pairs.reader import crows_pairs_docs
+    from debias.eval.tasks.winobias.reader import load_pairs
 
     out: dict[str, list[dict[str, Any]]] = {}
     finals_a, finals_b = a.finals, b.finals

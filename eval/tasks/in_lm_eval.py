@@ -41,8 +41,8 @@ def aggregate(metric: str) -> Callable[[list[dict[str, Any]]], float]:
     def aggregation(records: list[dict[str, Any]]) -> float:
         import numpy as np
 
-        from eval.metrics import BY_NAME
-        from eval.tasks.registry import task_defs
+        from debias.eval.metrics import BY_NAME
+        from debias.eval.tasks.registry import task_defs
 
         m = BY_NAME[metric]
         table = m.tasks[0]

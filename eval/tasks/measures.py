@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.common import Columns, columns, ll
 
 Cols = Mapping[str, np.ndarray]
 

@@ -13,9 +13,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from eval.tasks import TASKS_DIR, crows_pairs, heldout, lambada, synthetic, winobias, winogender
-from eval.tasks.common import Columns, Planned
-from eval.tasks.measures import Metric
+from debias.eval.tasks import (
+    TASKS_DIR,
+    crows_pairs,
+    heldout,
+    lambada,
+    synthetic,
+    winobias,
+    winogender,
+)
+from debias.eval.tasks.common import Columns, Planned
+from debias.eval.tasks.measures import Metric
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from debias.core.choices import values
-from eval.tasks.common import Planned, limit_problems
+from debias.eval.tasks.common import Planned, limit_problems
 
 CrowsSubset = Literal["all", "gender"]  # the CrowS-Pairs sets (a list of them may be empty when disabled)
 CROWS_SUBSETS = values(CrowsSubset)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.crows_pairs.reader import crows_pairs_docs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.crows_pairs.reader import crows_pairs_docs
 
 
 def load_crows_pairs(bias_type: str | None = None, limit: int | None = None, seed: int = 0,

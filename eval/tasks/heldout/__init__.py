@@ -1,5 +1,5 @@
 """Perplexity on held-out text, as it is and rewritten by an arm's swap."""
 
-from eval.tasks.heldout import config, metrics, reader
+from debias.eval.tasks.heldout import config, metrics, reader
 
 __all__ = ["config", "metrics", "reader"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from debias.config import DIRECTIONS as SWAP_DIRECTIONS  # the swap's Direction values
-from eval.tasks.common import Planned, limit_problems
+from debias.eval.tasks.common import Planned, limit_problems
 
 
 @dataclass

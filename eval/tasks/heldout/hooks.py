@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.heldout.reader import heldout_docs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.heldout.reader import heldout_docs
 
 
 def load_heldout(path: str | None = None, chunk_chars: int = 4000, limit: int | None = None,

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from eval.tasks.common import Columns, columns, ll
-from eval.tasks.heldout.config import SWAP_DIRECTIONS
-from eval.tasks.measures import Cols, Metric
+from debias.eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.heldout.config import SWAP_DIRECTIONS
+from debias.eval.tasks.measures import Cols, Metric
 
 
 def itemize(samples: list[dict[str, Any]]) -> Columns:

@@ -13,7 +13,7 @@ from typing import Any
 
 from debias.data.fetch import resolve, resolve_dir
 from debias.data.text_corpus import strip_gutenberg
-from eval.tasks.common import BenchmarkFormatError, file_digests, subsample
+from debias.eval.tasks.common import BenchmarkFormatError, file_digests, subsample
 
 HELDOUT_DIR = "gutenberg_corpus/heldout"
 

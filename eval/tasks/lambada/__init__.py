@@ -1,5 +1,5 @@
 """LAMBADA: the last word of a passage."""
 
-from eval.tasks.lambada import config, metrics, reader
+from debias.eval.tasks.lambada import config, metrics, reader
 
 __all__ = ["config", "metrics", "reader"]

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.lambada.reader import lambada_docs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.lambada.reader import lambada_docs
 
 
 def load_lambada(limit: int | None = None, seed: int = 0, path: str | None = None, **_: Any) -> dict[str, Any]:

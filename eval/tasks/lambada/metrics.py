@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.tasks.common import Columns, columns, ll
-from eval.tasks.measures import Metric, mean
+from debias.eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.measures import Metric, mean
 
 
 def itemize(samples: list[dict[str, Any]]) -> Columns:

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from debias.data.fetch import resolve
-from eval.tasks.common import BenchmarkFormatError, data_path, decoding, file_digests, subsample
+from debias.eval.tasks.common import (
+    BenchmarkFormatError,
+    data_path,
+    decoding,
+    file_digests,
+    subsample,
+)
 
 LAMBADA_FILE = "lambada/lambada_test.jsonl"
 

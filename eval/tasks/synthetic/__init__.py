@@ -1,5 +1,5 @@
 """She/he probe pairs on the synthetic corpus's own occupations."""
 
-from eval.tasks.synthetic import config, metrics, reader
+from debias.eval.tasks.synthetic import config, metrics, reader
 
 __all__ = ["config", "metrics", "reader"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eval.tasks.common import Planned, limit_problems
+from debias.eval.tasks.common import Planned, limit_problems
 
 
 @dataclass

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.common import pair_choices, pair_results  # noqa: F401  (named by synthetic_probes.yaml)
-from eval.tasks.in_lm_eval import aggregate, with_records
-from eval.tasks.synthetic.reader import synthetic_probe_docs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.common import pair_choices, pair_results  # noqa: F401  (named by synthetic_probes.yaml)
+from debias.eval.tasks.in_lm_eval import aggregate, with_records
+from debias.eval.tasks.synthetic.reader import synthetic_probe_docs
 
 
 def load_synthetic_probes(probe_seed: int = 0, n_per_occupation: int = 8, limit: int | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eval.tasks.measures import Metric, itemize_pairs, pairs_metrics
+from debias.eval.tasks.measures import Metric, itemize_pairs, pairs_metrics
 
 itemize = itemize_pairs
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from eval.tasks.common import subsample
+from debias.eval.tasks.common import subsample
 
 
 def synthetic_probe_docs(

@@ -1,5 +1,5 @@
 """WinoBias: pronoun preference and coreference on pro/anti sentence pairs."""
 
-from eval.tasks.winobias import config, metrics, reader
+from debias.eval.tasks.winobias import config, metrics, reader
 
 __all__ = ["config", "metrics", "reader"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eval.tasks.common import Planned, limit_problems
+from debias.eval.tasks.common import Planned, limit_problems
 
 WINOBIAS_TYPES = (1, 2)
 WINOBIAS_SPLITS = ("dev", "test")

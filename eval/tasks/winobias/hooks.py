@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.common import pair_choices, pair_results  # noqa: F401  (named by winobias_preference.yaml)
-from eval.tasks.in_lm_eval import aggregate, with_records
-from eval.tasks.winobias.reader import load_pairs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.common import pair_choices, pair_results  # noqa: F401  (named by winobias_preference.yaml)
+from debias.eval.tasks.in_lm_eval import aggregate, with_records
+from debias.eval.tasks.winobias.reader import load_pairs
 
 
 def load_winobias_preference(types: list[int] = (1, 2), splits: list[str] = ("dev", "test"),

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.tasks.common import Columns, columns, ll
-from eval.tasks.measures import Cols, Metric, itemize_pairs, mean, of_type, pairs_metrics
+from debias.eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.measures import Cols, Metric, itemize_pairs, mean, of_type, pairs_metrics
 
 itemize_preference = itemize_pairs
 

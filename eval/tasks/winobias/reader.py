@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from debias.data.fetch import resolve
+from debias.eval.tasks.common import BenchmarkFormatError, decoding, file_digests, subsample
 from debias.swap import pronouns
-from eval.tasks.common import BenchmarkFormatError, decoding, file_digests, subsample
 
 TYPES = (1, 2)
 SPLITS = ("dev", "test")

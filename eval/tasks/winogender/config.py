@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from eval.tasks.common import WholeTask
+from debias.eval.tasks.common import WholeTask
 
 
 @dataclass

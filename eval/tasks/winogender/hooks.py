@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from eval.tasks.common import as_dataset
+    from debias.eval.tasks.common import as_dataset
 except ModuleNotFoundError:  # lm-eval's own CLI, run outside the repo with the package not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from eval.tasks.common import as_dataset
-from eval.tasks.in_lm_eval import aggregate, with_records
-from eval.tasks.winogender.reader import winogender_docs
+    from debias.eval.tasks.common import as_dataset
+from debias.eval.tasks.in_lm_eval import aggregate, with_records
+from debias.eval.tasks.winogender.reader import winogender_docs
 
 
 def load_winogender(limit: int | None = None, seed: int = 0, sentences: str | None = None,

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.tasks.common import Columns, columns, ll
-from eval.tasks.measures import Cols, Metric, mean, pearson
+from debias.eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.measures import Cols, Metric, mean, pearson
 
 
 def itemize(samples: list[dict[str, Any]]) -> Columns:

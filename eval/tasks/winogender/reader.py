@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from debias.data.fetch import resolve
-from eval.tasks.common import BenchmarkFormatError, data_path, decoding, file_digests, subsample
+from debias.eval.tasks.common import (
+    BenchmarkFormatError,
+    data_path,
+    decoding,
+    file_digests,
+    subsample,
+)
 
 WINOGENDER_SENTENCES = "winogender/all_sentences.tsv"
 WINOGENDER_STATS = "winogender/occupations-stats.tsv"
