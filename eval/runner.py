@@ -8,10 +8,13 @@ are unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +216,10 @@ def lm_eval_folder(cache: Path) -> Path:
 def write_lm_eval_files(out: dict[str, Any], folder: Path, model_name: str) -> list[Path]:
     """lm-eval's results and per-sample files of one ``simple_evaluate`` output, written by lm-eval's
     own ``EvaluationTracker`` (so its tooling reads them) into a temporary folder, then moved into
-    ``folder`` file by file: a file there is always whole."""
+    ``folder`` file by file: a file there is always whole. The tracker turns every response into
+    text in place (``(-3.2, False)`` becomes ``("-3.2", "False")``, and ``bool("False")`` is true):
+    it is given a copy, so ``out`` stays as lm-eval returned it."""
+    import copy
     import os
     import shutil
     import tempfile
@@ -228,9 +234,10 @@ def write_lm_eval_files(out: dict[str, Any], folder: Path, model_name: str) -> l
             model_source="hf", model_args={"pretrained": model_name}, system_instruction=None, chat_template=None,
             fewshot_as_multiturn=False)
         results = {k: v for k, v in out.items() if k != "samples"}
-        tracker.save_results_aggregated(results=results, samples=out["samples"])
+        samples = copy.deepcopy(out["samples"])
+        tracker.save_results_aggregated(results=results, samples=samples)
         for task in results["configs"]:
-            tracker.save_results_samples(task_name=task, samples=out["samples"][task])
+            tracker.save_results_samples(task_name=task, samples=samples[task])
         moved = []
         for f in sorted(p for p in staging.rglob("*") if p.is_file()):
             target = folder / f.relative_to(staging)
@@ -240,6 +247,30 @@ def write_lm_eval_files(out: dict[str, Any], folder: Path, model_name: str) -> l
         return moved
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _one_bar() -> Iterator[None]:
+    """Only the scoring bar while a checkpoint loads and lm-eval runs: transformers' bar of loading
+    weights, the datasets' bars and lm-eval's bar of building each task's requests (which no
+    argument of ``evaluate`` reaches) are switched off."""
+    import datasets
+    import lm_eval.api.task as lm_eval_task
+    from transformers.utils import logging as hf_logging
+
+    hf_was, ds_was = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    task_tqdm = lm_eval_task.tqdm
+    lm_eval_task.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        lm_eval_task.tqdm = task_tqdm
+        if hf_was:
+            hf_logging.enable_progress_bar()
+        if ds_was:
+            datasets.enable_progress_bars()
 
 
 def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: EvalConfig, device: str,
@@ -256,11 +287,17 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
         import torch
 
         torch.set_num_threads(cfg.threads)
-    model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"], ckpt.tokenizer)
+    with _one_bar():
+        model, tokenizer = load_model(ckpt.path, device, model_spec["dtype"], ckpt.tokenizer)
     lm = BucketLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size, max_length=model_spec["max_length"],
                   progress=f"scoring {ckpt.name}")
     start = time.perf_counter()
-    out = evaluate(lm=lm, task_dict=_task_dict(plans), bootstrap_iters=0, log_samples=True, verbosity="WARNING")
+    try:
+        with _one_bar():
+            out = evaluate(lm=lm, task_dict=_task_dict(plans), bootstrap_iters=0, log_samples=True,
+                           verbosity="WARNING")
+    finally:
+        lm.close_bar()
     seconds = time.perf_counter() - start
     if lm.truncated:
         log.warning("%s: %d request(s) longer than the model's context (%d tokens) were cut from the left",
@@ -269,8 +306,6 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
         raise RuntimeError(f"{ckpt.path}: lm-eval returned no results (not rank 0?)")
     out["config"] = {"model": "hf", "model_args": {"pretrained": ckpt.name}, "batch_size": cfg.batch_size,
                      "device": device, "dtype": model_spec["dtype"], "bootstrap_iters": 0}
-    if lm_eval_dir is not None:
-        write_lm_eval_files(out, lm_eval_dir, ckpt.name)
     entries = {}
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for plan, key in zip(plans, keys, strict=True):
@@ -290,6 +325,8 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
                         "seconds": round(seconds / len(plans), 3), "evaluated_at": now,
                         "lm_eval_version": getattr(lm_eval, "__version__", "unknown"),
                         "protocol": stamp(cfg.protocol)}
+    if lm_eval_dir is not None:
+        write_lm_eval_files(out, lm_eval_dir, ckpt.name)
     del lm, model
     return entries
 
@@ -349,7 +386,8 @@ def evaluate_run(run_dir: str | Path, cfg: EvalConfig, *, compute: bool = True) 
     if len(groups) != 1 or groups[0][0] is None:
         raise CheckpointError(f"{run_dir}: not a single run directory (run.json, checkpoints/)")
     checkpoints = groups[0][1]
-    bar = tqdm(checkpoints, desc=f"evaluating {Path(run_dir).name}", unit="ckpt", disable=not compute)
+    bar = tqdm(checkpoints, desc=f"evaluating {Path(run_dir).name}", unit="ckpt",
+               disable=not compute or len(checkpoints) < 2)
     return [evaluate_checkpoint(c, cfg, compute=compute) for c in bar]
 
 
@@ -358,7 +396,7 @@ def evaluate_paths(paths: list[str | Path], cfg: EvalConfig) -> dict[str, list[C
     groups = expand_paths(paths, cfg.checkpoints)
     total = sum(len(c) for _, c in groups)
     out: dict[str, list[CheckpointResults]] = {}
-    with tqdm(total=total, desc="evaluating checkpoints", unit="ckpt") as bar:
+    with tqdm(total=total, desc="evaluating checkpoints", unit="ckpt", disable=total < 2) as bar:
         for run_dir, checkpoints in groups:
             results = []
             for ckpt in checkpoints:

@@ -27,6 +27,8 @@ from typing import Any
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
+from debias.core.errors import DebiasError
+
 log = logging.getLogger(__name__)
 
 Request = tuple[Any, list[int], list[int]]
@@ -43,6 +45,16 @@ def tokenizer_key(tokenizer: Any, prefix_token_id: int | None = None) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}\n{prefix_token_id}\n{special}\n{text}".encode()).hexdigest()
 
 
+class ContextTooShortError(DebiasError, ValueError):
+    """Some continuations to score are longer than the model's context: they cannot be scored."""
+
+    def __init__(self, context: int, longest: int, count: int, total: int) -> None:
+        super().__init__(
+            f"{count} of {total} texts to score are longer than the model's context of {context} tokens (the longest "
+            f"has {longest}); evaluate a model trained on longer rows (data.seq_length), raise eval.max_length "
+            "if the model's positions allow it, or leave out the tasks with long texts (eval.tasks.<task>.enabled=false)")
+
+
 class BucketLM(HFLM):
     """``HFLM`` with the scoring this module describes; everything else is lm-eval's."""
 
@@ -50,7 +62,24 @@ class BucketLM(HFLM):
         super().__init__(*args, **kwargs)
         self._encoded = _ENCODED[tokenizer_key(self.tokenizer, self.prefix_token_id)]
         self._progress = progress
+        self._bar: tqdm | None = None
         self.truncated = 0  # requests longer than the model's context, cut from the left
+
+    def bar(self, more: int) -> tqdm:
+        """The checkpoint's one progress bar, over every scoring call lm-eval makes (loglikelihood,
+        then the rolling windows batch by batch): its total grows with each call."""
+        if self._bar is None:
+            self._bar = tqdm(total=more, desc=self._progress, unit="request", disable=self.rank != 0, mininterval=2.0,
+                             leave=False)
+        else:
+            self._bar.total += more
+            self._bar.refresh()
+        return self._bar
+
+    def close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         new_reqs = []
@@ -67,6 +96,10 @@ class BucketLM(HFLM):
             new_reqs.append((key, *self._encoded[key]))
         return self._loglikelihood_tokens(new_reqs, disable_tqdm=disable_tqdm)
 
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        """lm-eval's windows, without its own bar over the texts: the scoring bar counts them."""
+        return super().loglikelihood_rolling(requests, disable_tqdm=True)
+
     def _loglikelihood_tokens(self, requests: list[Request], disable_tqdm: bool = False,
                               override_bs: int | None = None) -> list[tuple[float, bool]]:
         if self.backend != "causal":
@@ -77,10 +110,12 @@ class BucketLM(HFLM):
         # tokens) and its continuation's tokens. Requests with one input share one row: identical
         # requests, and the one-token answers of a multiple-choice context (HFLM's logits cache).
         rows: dict[tuple[int, ...], dict[tuple[int, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
+        too_long = [cont for _, _, cont in requests if len(cont) > self.max_length]
+        if too_long:
+            raise ContextTooShortError(self.max_length, max(map(len, too_long)), len(too_long), len(requests))
         for i, (_, context_enc, continuation_enc) in enumerate(requests):
-            if not context_enc or not continuation_enc or len(continuation_enc) > self.max_length:
-                raise ValueError(f"request {i}: empty context or continuation, or a continuation longer than the "
-                                 f"model's context ({self.max_length} tokens)")
+            if not context_enc or not continuation_enc:
+                raise ValueError(f"request {i}: empty context or continuation")
             if len(context_enc) + len(continuation_enc) > self.max_length + 1:
                 self.truncated += 1
             tokens = (context_enc + continuation_enc)[-(self.max_length + 1):]
@@ -90,8 +125,7 @@ class BucketLM(HFLM):
             by_length[len(inp)].append(inp)
         answers: list[tuple[float, bool] | None] = [None] * len(requests)
         batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 32
-        bar = tqdm(total=len(requests), desc=self._progress, unit="request",
-                   disable=disable_tqdm or self.rank != 0, mininterval=2.0)
+        bar = self.bar(len(requests))
         for length in sorted(by_length, reverse=True):
             inputs_of_length = sorted(by_length[length])
             for start in range(0, len(inputs_of_length), batch):
@@ -113,7 +147,6 @@ class BucketLM(HFLM):
                             self.cache_hook.add_partial("loglikelihood", requests[i][0], answer)
                     bar.update(len(rows[chunk[r]][cont]))
                 del logprobs
-        bar.close()
         return answers  # type: ignore[return-value]
 
     def _continuation_logits(self, inputs: Any, keep: int) -> Any:

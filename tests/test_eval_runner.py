@@ -105,6 +105,12 @@ def test_rerun_does_only_missing_work(run_dir: Path, monkeypatch: pytest.MonkeyP
     cfg.tasks.lambada.enabled = True  # a larger task set: only the new task runs
     bigger = runner.evaluate_checkpoint(ckpt, cfg)
     assert calls == [["lambada"]] and len(bigger.tables["lambada"]) == 10
+    # The items are lm-eval's own answers: their accuracy is lm-eval's, though lm-eval's output files
+    # (written beside the cache) turn every answer into text, where "False" would read as true.
+    lam = next(e for e in json.loads((run_dir / "eval" / "step50.json").read_text())["tasks"].values()
+               if e["task"] == "lambada")
+    assert sum(lam["items"]["greedy"]) / 10 == pytest.approx(lam["lm_eval"]["acc"], abs=1e-12)
+    assert any((run_dir / "eval" / "step50.lm_eval").rglob("samples_debias_lambada_*.jsonl"))
     assert bigger.metrics()["crows_pairs/pct_stereotype"] == first.metrics()["crows_pairs/pct_stereotype"]
 
     cfg.tasks.lambada.limit = 12  # other options: a new entry, the old one kept

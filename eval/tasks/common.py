@@ -100,6 +100,16 @@ def ll(sample: dict[str, Any], i: int) -> float:
     return float(resp[0] if isinstance(resp, (tuple, list)) else resp)
 
 
+def greedy(sample: dict[str, Any], i: int) -> int:
+    """Whether greedy decoding gives choice ``i`` of one logged lm-eval sample (1 or 0). A response
+    that is not a real bool (lm-eval's tracker writes them as text) is refused, not read as true."""
+    flag = sample["filtered_resps"][i][1]
+    if not isinstance(flag, bool):
+        raise TypeError(f"is_greedy of sample {sample.get('doc_id')} is {flag!r}, not a bool: were the samples "
+                        "turned into text (lm-eval's EvaluationTracker does so in place)?")
+    return int(flag)
+
+
 def columns(rows: list[dict[str, Any]]) -> Columns:
     """Rows (one dict per item) as aligned columns, sorted by ``id``."""
     rows = sorted(rows, key=lambda r: r["id"])

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from debias.eval.tasks.common import Columns, columns, ll
+from debias.eval.tasks.common import Columns, columns, greedy, ll
 from debias.eval.tasks.measures import Metric, mean
 
 
 def itemize(samples: list[dict[str, Any]]) -> Columns:
     return columns([
-        {"id": s["doc"]["id"], "ll": ll(s, 0), "greedy": int(bool(s["filtered_resps"][0][1]))} for s in samples
+        {"id": s["doc"]["id"], "ll": ll(s, 0), "greedy": greedy(s, 0)} for s in samples
     ])
 
 
