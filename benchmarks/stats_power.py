@@ -13,7 +13,7 @@ spread from seed to seed.
 - **power**: a control and the known-answer arm (unlink21, reverse21): how often the link is
   called weaker.
 
-It writes ``power.json`` beside the report (the README quotes its sentence) and prints a table.
+It writes ``power.json`` beside the report (docs/results.md quotes its sentence) and prints a table.
 
     python benchmarks/stats_power.py runs/report/mini-0.5m-synthetic80            # a few minutes
     python benchmarks/stats_power.py runs/report/mini-0.5m-synthetic80 --studies 200 --seeds 3 6

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from debias.core.choices import choice, choice_problems, choices, values
+from debias.core.config_errors import name_problems
 from debias.core.contracts import Arm
 
 # The allowed values of the fields below, one Literal each (see debias.core.choices: OmegaConf 2.3
@@ -163,7 +164,7 @@ class DataConfig:
         return self.seq_length + 1
 
     def problems(self) -> list[str]:
-        out = choice_problems(self, "data")
+        out = choice_problems(self, "data") + name_problems("data.name", self.name)
         if self.source == "text" and not self.corpus:
             out.append("data.source=text needs data.corpus (a folder of .txt files or a .jsonl file)")
         if self.source == "indexed" and not self.indexed_path:
@@ -239,7 +240,7 @@ class InterventionConfig:
     sham_target: str = "the"  # the word sham_source becomes (to_feminine)
 
     def problems(self) -> list[str]:
-        out = choice_problems(self, "intervention")
+        out = choice_problems(self, "intervention") + name_problems("intervention.name", self.name)
         if self.arm != "baseline" and self.fraction is None and self.start_step is None:
             out.append(f"intervention {self.name!r} needs intervention.fraction or intervention.start_step")
         if self.fraction is not None and self.start_step is not None:

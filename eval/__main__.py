@@ -22,6 +22,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from debias.core.command_help import CommandHelp, answers_help
 from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import Problems
 from debias.core.config_keys import unknown_keys
@@ -51,7 +52,7 @@ def check(app: EvaluateAppConfig, cfg: DictConfig | None = None) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
-@exits_on_error("eval")
+@exits_on_error("debias-eval")
 def _main(cfg: DictConfig) -> None:
     app: EvaluateAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     check(app, cfg)
@@ -83,6 +84,21 @@ def model_argument(argv: list[str]) -> list[str]:
     return [f"model_name={a[len('model='):]}" if a.startswith("model=") else a for a in argv]
 
 
+HELP = CommandHelp(
+    command="debias-eval", config_name="evaluate", schema=EvaluateAppConfig,
+    summary="Evaluate a model (hub name or folder), a checkpoint, a run or a folder of runs on the bias tasks.",
+    usage="(model=NAME[@REV] | path=DIR) [eval=quick|bias|default] [KEY=VALUE ...]",
+    required=(("model", "a hub name[@revision] or a model folder (or, instead, path=)"),
+              ("path", "a checkpoint, a run directory or a folder of runs")),
+    options=("eval", "revision", "revisions", "tokenizer", "eval.device", "eval.dtype", "eval.batch_size",
+             "eval.checkpoints.which", "eval.results_dir", "parallel"),
+    examples=("debias-eval model=EleutherAI/pythia-70m-deduped revision=step143000 eval=bias",
+              "debias-eval path=runs/mini-0.5m-synthetic-s0-none eval=quick"),
+    notes=("Results are cached per checkpoint; a rerun computes only what is missing.",),
+)
+
+
+@answers_help(HELP)
 def main() -> None:
     sys.argv = model_argument(sys.argv)
     _main()

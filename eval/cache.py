@@ -14,6 +14,12 @@ report read under another one is marked exploratory.
 Items are per-item scores (log-likelihoods, margins, token counts), from which ``eval.metrics``
 computes every metric and ``eval.stats`` every interval.
 
+Each entry carries the sha256 of its own content (``entry_digest``), written when it is computed
+and checked when it is read, so a hand edit is caught; every item value is finite; and entries are
+used only under the fingerprint of the weights they were computed on, which is never written onto
+entries that did not carry it (a cache copied in from another run with its fingerprint removed is
+evaluated again, not adopted).
+
 A cache that is not what ``eval`` writes (not JSON, another schema, a task entry without its
 columns, columns of unequal length, ...) is never used: ``read_cache`` moves it aside to
 ``<name>.broken``, logs a warning naming the file and the problem, and the checkpoint is evaluated
@@ -24,7 +30,10 @@ where stopping a study over it would cost the study; the file set aside keeps wh
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +50,17 @@ SCHEMA = 1
 CACHE_FIX = ("this is eval's per-checkpoint cache, which eval alone writes; delete it (or let eval set it "
              "aside) and the checkpoint is evaluated again")
 OBJ, OPT_OBJ = (dict,), (dict, type(None))
+
+
+def entry_digest(doc: Mapping[str, Any]) -> str:
+    """The sha256 of one task entry's content (everything but its own ``sha256``), as canonical JSON."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()).hexdigest()
+
+
+def with_digest(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A newly computed entry, sealed with its digest (only eval's own results are ever sealed)."""
+    return {**doc, "sha256": entry_digest(doc)}
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,14 @@ class CacheEntry:
             if len(values) != len(ids):
                 raise RecordError(where, f"'{prefix}items.{name}' holds {len(values)} values for {len(ids)} items",
                                   CACHE_FIX)
+            bad = next((i for i, v in enumerate(values) if isinstance(v, float) and not math.isfinite(v)), None)
+            if bad is not None:
+                raise RecordError(where, f"'{prefix}items.{name}[{bad}]' is {values[bad]}, not a finite number",
+                                  CACHE_FIX)
+        digest = _check(doc, "sha256", (str,), where, CACHE_FIX, prefix=prefix)
+        if digest != entry_digest(doc):
+            raise RecordError(where, f"'{prefix}' does not match its sha256: it was changed after eval wrote it",
+                              CACHE_FIX)
         spec = _check(doc, "spec", OBJ, where, CACHE_FIX, required=False, prefix=prefix)
         lm_eval = _check(doc, "lm_eval", OBJ, where, CACHE_FIX, required=False, prefix=prefix)
         protocol = _check(doc, "protocol", OPT_OBJ, where, CACHE_FIX, required=False, prefix=prefix)
@@ -110,8 +138,9 @@ class EvalCache(_Record):
         return self.fingerprint["sha256"] if self.fingerprint is not None else None
 
     def for_weights(self, sha256: str) -> EvalCache:
-        """This cache, emptied of its entries when they were computed on other weights."""
-        if self.sha256 in (None, sha256):
+        """This cache, emptied of its entries unless they were computed on these weights (entries
+        under no fingerprint at all are bound to no weights, so they are not used either)."""
+        if self.sha256 == sha256 or (self.sha256 is None and not self.tasks):
             return self
         return EvalCache.from_dict({**self.doc, "tasks": {}}, "eval cache")
 

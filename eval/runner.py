@@ -23,7 +23,7 @@ from tqdm import tqdm
 from debias.core.contracts import RunRecord
 from debias.core.errors import DebiasError
 from debias.core.weights import check_shapes, expected_shapes
-from debias.eval.cache import EvalCache, read_cache, update_cache
+from debias.eval.cache import EvalCache, read_cache, update_cache, with_digest
 from debias.eval.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -178,8 +178,10 @@ def evaluate_checkpoint(
     where = cache_path(ckpt, cfg.cache_dir, cfg.results_dir)
     cached = read_cache(where)
     fp = fingerprint(ckpt.path, cached.fingerprint)
-    if cached.sha256 not in (None, fp["sha256"]):
-        log.warning("%s: weights changed since the cached results; evaluating again", ckpt.path)
+    if cached.tasks and cached.sha256 != fp["sha256"]:
+        why = ("weights changed since the cached results" if cached.sha256 else
+               "the cached results carry no fingerprint of the weights they were computed on")
+        log.warning("%s: %s (%s); evaluating again", ckpt.path, why, where)
         cached = cached.for_weights(fp["sha256"])
         force = True
     missing = [k for k in keys if force or k not in cached.tasks]
@@ -321,10 +323,10 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
             _check_split(ckpt, plan.name, columns)
         metrics = {k.split(",")[0]: v for k, v in out["results"][task_name].items()
                    if "," in k and "stderr" not in k}
-        entries[key] = {"task": plan.name, "spec": plan.spec(model_spec), "items": columns, "lm_eval": metrics,
+        entries[key] = with_digest({"task": plan.name, "spec": plan.spec(model_spec), "items": columns, "lm_eval": metrics,
                         "seconds": round(seconds / len(plans), 3), "evaluated_at": now,
                         "lm_eval_version": getattr(lm_eval, "__version__", "unknown"),
-                        "protocol": stamp(cfg.protocol)}
+                        "protocol": stamp(cfg.protocol)})
     if lm_eval_dir is not None:
         write_lm_eval_files(out, lm_eval_dir, ckpt.name)
     del lm, model

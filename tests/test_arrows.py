@@ -144,6 +144,6 @@ def test_debias_holds_only_its_rooms_and_the_readme_names_each() -> None:
     assert top == {"__init__.py", "config.py", "conf", "train", "eval"} | rooms
     for linked in ("conf", "train", "eval"):  # installed inside debias; kept at the top of the repository
         assert (REPO / "debias" / linked).is_symlink() and (REPO / "debias" / linked).resolve() == REPO / linked
-    layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    layout = (REPO / "docs" / "layout.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
     for room in rooms:
         assert f"`debias/{room}/`" in layout, room

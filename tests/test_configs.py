@@ -74,7 +74,7 @@ STUDIES = sorted(name for name in EXPERIMENTS if study_keys([f"+experiment={name
 
 
 def test_the_suites_are_the_studies() -> None:
-    assert STUDIES == ["gutenberg-suite", "mini-suite"]
+    assert STUDIES == ["gutenberg-suite", "mini-quick", "mini-suite"]
 
 
 def test_a_study_composed_as_one_run_is_refused_with_the_study_command() -> None:

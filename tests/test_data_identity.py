@@ -1,7 +1,7 @@
 """The data cannot drift unseen: the synthetic corpus, its probe set and a small data order are
 pinned by sha256, so a refactor that changes no behaviour provably changes no data; and the
-README's results record the data they were made from, which must be what main builds for the
-demo's config now.
+demo's results (docs/results.md) record the data they were made from, which must be what main
+builds for the demo's config now.
 
 (A module move once renamed the corpus's random streams, which changed every corpus, tokenizer,
 data order and probe set while no test noticed and the README kept results of the old data.)
@@ -55,22 +55,22 @@ def test_a_small_data_order_is_the_pinned_one(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_readmes_results_were_made_from_the_data_main_builds(tmp_path: Path) -> None:
-    """The README records the corpus, tokenizer, probes and each seed's data order its results were
-    made from (``eval.report.readme``); main must build the same for the demo's config. Rebuilds
-    the first seed's data order (about 10 s)."""
+    """docs/results.md records the corpus, tokenizer, probes and each seed's data order its results
+    were made from (``eval.report.readme``); main must build the same for the demo's config.
+    Rebuilds the first seed's data order (about 10 s)."""
     from dataclasses import asdict
 
     from debias.eval.report.readme import recorded_identity
     from debias.study.identity import data_identity
     from debias.study.run import compose_study, to_study_config
 
-    recorded = recorded_identity(REPO / "README.md")
-    assert recorded is not None, "README.md's results record no data identity: run make demo, then make readme-results"
+    recorded = recorded_identity(REPO / "docs" / "results.md")
+    assert recorded is not None, "docs/results.md records no data identity: run make demo, then make readme-results"
     cfg = to_study_config(compose_study(["+experiment=mini-suite", f"runs_root={tmp_path}"]))
     seed = cfg.study.seeds[0]
     prefix, _ = run_data_order(cfg.data, cfg.schedule, seed, tmp_path / "data_orders", progress=False)
     built = data_identity({seed: prefix}, asdict(cfg.eval.tasks.synthetic))
     assert (built["corpus"], built["tokenizer"], built["probes"]) == (
-        recorded["corpus"], recorded["tokenizer"], recorded["probes"]), "main builds other data than the README's"
+        recorded["corpus"], recorded["tokenizer"], recorded["probes"]), "main builds other data than docs/results.md's"
     assert built["orders"][str(seed)] == recorded["orders"][str(seed)]
     assert sorted(map(int, recorded["orders"])) == sorted(cfg.study.seeds)  # every seed the demo runs

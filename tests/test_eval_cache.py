@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from debias.core.contracts import RecordError
-from debias.eval.cache import SCHEMA, EvalCache, read_cache, update_cache
+from debias.eval.cache import SCHEMA, EvalCache, entry_digest, read_cache, update_cache, with_digest
 
 
 def _entry(n: int = 3) -> dict:
-    return {"task": "lambada", "spec": {"task": "debias_lambada"}, "lm_eval": {"acc": 0.5},
-            "items": {"id": [f"lambada.{i}" for i in range(n)], "ll": [-1.0] * n, "greedy": [1] * n}}
+    return with_digest({"task": "lambada", "spec": {"task": "debias_lambada"}, "lm_eval": {"acc": 0.5},
+                        "items": {"id": [f"lambada.{i}" for i in range(n)], "ll": [-1.0] * n, "greedy": [1] * n}})
 
 
 def _good() -> dict:
@@ -37,6 +37,13 @@ def test_a_cache_reads_back_as_written(tmp_path: Path) -> None:
 def _broken_ones() -> list[tuple[str, str, str]]:
     short = _good()
     short["tasks"]["lambada-0123456789ab"]["items"]["ll"] = [-1.0]
+    edited = _good()  # a value changed by hand after eval wrote it
+    edited["tasks"]["lambada-0123456789ab"]["items"]["ll"][1] = -0.5
+    nan = _good()
+    nan["tasks"]["lambada-0123456789ab"]["items"]["ll"][2] = float("nan")
+    nan["tasks"]["lambada-0123456789ab"]["sha256"] = entry_digest(nan["tasks"]["lambada-0123456789ab"])
+    unsealed = _good()
+    del unsealed["tasks"]["lambada-0123456789ab"]["sha256"]
     no_ids = _good()
     del no_ids["tasks"]["lambada-0123456789ab"]["items"]["id"]
     return [
@@ -47,6 +54,9 @@ def _broken_ones() -> list[tuple[str, str, str]]:
         ("short column", json.dumps(short), "'tasks['lambada-0123456789ab'].items.ll' holds 1 values for 3 items"),
         ("no ids", json.dumps(no_ids), "has no 'tasks['lambada-0123456789ab'].items.id'"),
         ("fingerprint", json.dumps({**_good(), "fingerprint": {"sha256": 7}}), "'fingerprint.sha256' is an integer"),
+        ("edited by hand", json.dumps(edited), "does not match its sha256: it was changed after eval wrote it"),
+        ("NaN", json.dumps(nan), "'tasks['lambada-0123456789ab'].items.ll[2]' is nan, not a finite number"),
+        ("no digest", json.dumps(unsealed), "has no 'tasks['lambada-0123456789ab'].sha256'"),
     ]
 
 
@@ -63,3 +73,12 @@ def test_a_malformed_cache_is_named_set_aside_and_not_used(tmp_path: Path, caplo
     assert cache.tasks == {} and cache.fingerprint is None  # nothing of it is used: evaluated again
     assert not path.exists() and (tmp_path / "step0.json.broken").read_text() == text
     assert str(path) in caplog.text and problem in caplog.text
+
+
+def test_entries_under_no_fingerprint_are_bound_to_no_weights(tmp_path: Path) -> None:
+    """Another run's cache copied in with its fingerprint deleted: its entries are not adopted under
+    the current weights' fingerprint (the report once stamped it on them and called a change)."""
+    foreign = EvalCache.from_dict({**_good(), "fingerprint": None})
+    assert foreign.sha256 is None and foreign.tasks
+    assert foreign.for_weights("ab" * 32).tasks == {}
+    assert EvalCache().for_weights("ab" * 32).tasks == {}

@@ -228,3 +228,24 @@ def test_a_corrupt_cache_is_named_and_evaluated_again(run_dir: Path, caplog: pyt
     again = runner.evaluate_checkpoint(ckpt, cfg)
     assert again.evaluated_now == 1 and again.metrics() == first.metrics()
     assert (run_dir / "eval" / "step100.json.broken").is_file()
+
+
+def test_a_cache_without_its_fingerprint_is_evaluated_again_not_adopted(run_dir: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Results whose fingerprint was removed (another run's cache copied in) are not stamped with
+    these weights' fingerprint and used: the checkpoint is scored again."""
+    cfg = small_cfg()
+    cfg.tasks.winobias.preference = cfg.tasks.winobias.coreference = False
+    cfg.tasks.winogender.enabled = cfg.tasks.synthetic.enabled = False
+    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = False
+    ckpt = run_dir / "checkpoints" / "step100"
+    first = runner.evaluate_checkpoint(ckpt, cfg)
+    where = run_dir / "eval" / "step100.json"
+    doc = json.loads(where.read_text())
+    fingerprint = doc.pop("fingerprint")
+    where.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING", logger="debias.eval.runner"):
+        again = runner.evaluate_checkpoint(ckpt, cfg)
+    assert "carry no fingerprint of the weights they were computed on" in caplog.text
+    assert again.evaluated_now == 1 and again.metrics() == first.metrics()
+    assert json.loads(where.read_text())["fingerprint"]["sha256"] == fingerprint["sha256"]

@@ -12,6 +12,9 @@ import resource
 import signal
 import stat
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +343,122 @@ def test_evaluation_refuses_a_model_whose_scores_are_not_finite(tmp_path: Path, 
     _poison(bad)
     with pytest.raises(CheckpointError, match=r"crows_pairs.*items score a non-finite ll_more"):
         evaluate_checkpoint(bad, cfg)
+
+
+@pytest.mark.parametrize(("module", "args", "typos"), [
+    ("debias.swap", ["input=book.txt", "output=out.txt", "+swap.directon=both"], ["swap.directon"]),
+    ("debias.rewrite", ["intervention=tail21", "+intervention.directon=both", "+verfy=false"],
+     ["intervention.directon", "verfy"]),
+])
+def test_swap_and_rewrite_refuse_a_typod_key_instead_of_dropping_it(tmp_path: Path, module: str, args: list[str],
+                                                                      typos: list[str]) -> None:
+    """`+key=value` adds a key Hydra's schema lacks; without the check the two commands ran with the
+    default (to_feminine, verify=true) and exit 0."""
+    (tmp_path / "book.txt").write_text("He said his book was his.\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", module, *args, f"hydra.run.dir={tmp_path / 'hydra'}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    for key in typos:
+        assert f"{key}: not a key of the config (did you mean" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("name=..", "name"), ("name=.", "name"), ("name=a/b", "name"),
+    ("data.name=../../../escape", "data.name"), ("model.name=..", "model.name"), ("intervention.name=x/..", "intervention.name"),
+])
+def test_a_name_is_one_folder_under_its_root(tmp_path: Path, override: str, key: str) -> None:
+    """`name=..` with overwrite=true cleared the folder above runs_root, and data.name=../../x wrote a data
+    order outside it; names are refused before anything is written."""
+    from debias.train import compose
+    from debias.train.plan import make_plan
+
+    cfg = compose(["+experiment=mini-test", f"runs_root={tmp_path / 'runs'}", override, "overwrite=true"])
+    with pytest.raises(ConfigError) as err:
+        make_plan(cfg)
+    assert any(p.startswith(f"{key}=") and "is not a name" in p for p in err.value.problems), err.value.problems
+    assert not any(tmp_path.iterdir())  # nothing written, inside runs_root or beside it
+
+
+@pytest.mark.slow
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path: Path) -> None:
+    """Two `resume=auto` on one run at once both trained and both said "complete"; the second is
+    now refused in a line while the first holds the folder, and the first is unharmed."""
+    args = [sys.executable, "-m", "debias.train", "+experiment=mini-test", f"runs_root={tmp_path / 'runs'}",
+            "schedule.total_steps=3000", "resume=auto", "progress=false"]
+    run = tmp_path / "runs" / "mini-tiny-synthetic-test-s0-none"
+    first = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "log.jsonl").is_file():
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-3000:]
+            time.sleep(0.2)
+        second = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert f"{run}: another training run is running on this folder" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # still training
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+
+
+def _swap(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "debias.swap", *args, f"hydra.run.dir={tmp_path / 'hydra'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_swap_names_a_folder_or_a_fifo_given_as_input(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    for given, said in (("folder", "input=folder is a directory; name a .txt or .jsonl file"),
+                        ("pipe", "input=pipe is not a regular file (a FIFO, socket or device)")):
+        done = _swap(tmp_path, f"input={given}", "output=out.txt")
+        assert done.returncode == 2 and said in done.stderr and "no such file" not in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "out.txt").exists()
+
+
+def test_swap_names_the_line_holding_a_lone_surrogate(tmp_path: Path) -> None:
+    """A JSONL line may escape a lone surrogate (\\ud800), which no encoding can write: it failed
+    with UnicodeEncodeError; now the line is named and nothing is written."""
+    lines = ['{"text": "He said his name."}', '{"text": "bad \\ud800 text"}', '{"text": "fine \\ud83d\\ude00"}']
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = _swap(tmp_path, "input=in.jsonl", "output=out.jsonl")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "in.jsonl: line 2 holds a lone surrogate (\\ud800)" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_train_names_a_malformed_tokenizer_json(tmp_path: Path) -> None:
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("[1, 2", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "debias.train", "+experiment=mini-test", f"runs_root={tmp_path / 'runs'}",
+                           f"data.tokenizer={bad}", "progress=false"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{bad}: not a tokenizer.json: not JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_deepspeed_checkpoint_with_nan_weights_is_refused_where_it_is_loaded(tmp_path: Path) -> None:
+    """It trained into a NaN loss at its first step and then advised resume=auto from that same
+    checkpoint; now the checkpoint is named when loaded, with the way out."""
+    args = [sys.executable, "-m", "debias.train", "+experiment=mini-test", f"runs_root={tmp_path / 'runs'}",
+            "progress=false"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "runs" / "mini-tiny-synthetic-test-s0-none"
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "completed": False}))  # as if killed after step 45
+    tag = max((p for p in (run / "deepspeed").iterdir() if p.name.startswith("step") and p.name != "step50"),
+              key=lambda p: int(p.name[4:]))
+    (states,) = tag.glob("mp_rank_00_model_states.pt")
+    state = torch.load(states, weights_only=False)
+    name = next(iter(state["module"]))
+    state["module"][name] = torch.full_like(state["module"][name], float("nan"))
+    torch.save(state, states)
+    again = subprocess.run([*args, "resume=auto"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2, again.stderr[-2000:]
+    assert f"{tag}: its model state holds non-finite weights (NaN or infinity)" in again.stderr
+    assert "delete that checkpoint folder" in again.stderr and "Traceback" not in again.stderr

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from debias.core.config_errors import ConfigError
 from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
+from debias.rewrite.verify import SAMPLE_ROWS as VERIFY_SAMPLE
 from debias.train import compose, make_plan, read_run_info, run
 
 pytestmark = pytest.mark.slow
@@ -120,10 +121,18 @@ def test_a_tampered_tail_is_not_trained_on(root: Path, baseline: Path) -> None:
         run(cfg_for(root, "intervention=tail7", "name=on-tampered", f"tail={tampered('t1', other)}"))
     assert not (root / "on-tampered").exists()
 
+    # The whole tail undone (every row its source row): each row alone is a valid "rewrite" of its
+    # source, but the rows the rewrite hashed are not the rows it wrote.
+    with pytest.raises(ConfigError, match=r"the tail was changed or undone after its rewrite"):
+        run(cfg_for(root, "intervention=tail7", "name=on-undone", f"tail={tampered('t0', original)}"))
+    assert not (root / "on-undone").exists()
+
     undone = rows.copy()
     undone[swapped[0]] = original[swapped[0]]  # one swap undone: each row still a valid rewrite of its source
     quiet = tampered("t2", undone)
-    prepare(make_plan(cfg_for(root, "intervention=tail7", f"tail={quiet}")))  # a sample cannot see this one
+    assert len(tail) <= VERIFY_SAMPLE  # a tail this short is hashed whole by the rewrite: the sample sees it
+    with pytest.raises(ConfigError, match=r"the tail was changed or undone after its rewrite"):
+        prepare(make_plan(cfg_for(root, "intervention=tail7", f"tail={quiet}")))
     with pytest.raises(ConfigError, match=r"its rows changed since the rewrite \(sha256 differs"):
         prepare(make_plan(cfg_for(root, "intervention=tail7", f"tail={quiet}", "tail_check=full")))
     prepare(make_plan(cfg_for(root, "intervention=tail7", "tail_check=full")))  # the honest tail passes

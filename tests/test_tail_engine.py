@@ -361,3 +361,73 @@ def test_two_seeds_data_orders_of_one_shape_are_each_rewritten_from_their_own_ro
     _rewrite(other, tmp_path / "tail1", neox_tokenizer_path, tasks=1)
     assert verify_tail(other, tmp_path / "tail1", progress=False)["rows"] == 50 * RPS
     assert _sha(tmp_path / "tail0" / "tail.bin") != _sha(tmp_path / "tail1" / "tail.bin")
+
+
+# -- issue 24, item 1: no output overlaps an input ----------------------------------------------------
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
+def test_a_rewrite_into_the_folder_of_its_source_is_refused(tmp_path: Path, corpus: Path, neox_tokenizer_path: Path,
+                                                            spelling: str) -> None:
+    """`source=D/tail ... output=D` replaced the 5.94 MB source with 660 KB, then crashed: the
+    output folder is refused when it holds an input, however either path is spelled."""
+    folder = tmp_path / "D"
+    folder.mkdir()
+    for suffix in (".bin", ".idx"):
+        shutil.copyfile(corpus.with_name(corpus.name + suffix), folder / f"tail{suffix}")
+    source, output = folder / "tail", str(folder)
+    if spelling == "relative":
+        output = "D/../D"
+    elif spelling == "symlink":
+        (tmp_path / "link").symlink_to(folder)
+        output = str(tmp_path / "link")
+    elif spelling == "hardlink":  # another folder, holding the source's .bin under another name
+        other = tmp_path / "E"
+        other.mkdir()
+        os.link(folder / "tail.bin", other / "tail.bin")
+        output = str(other)
+    before = _sha(folder / "tail.bin")
+    proc = subprocess.run(
+        [sys.executable, "-m", "debias.rewrite.cli", f"source={source}", f"tokenizer={neox_tokenizer_path}",
+         f"output={output}", "intervention=tail21", "intervention.fraction=null", "intervention.start_step=20",
+         "schedule.total_steps=30", "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false",
+         f"hydra.run.dir={tmp_path / 'hydra'}"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    want = "the same file as source=" if spelling == "hardlink" else "holds the input source="
+    assert f"output={output} " in proc.stderr and want in proc.stderr, proc.stderr
+    assert _sha(folder / "tail.bin") == before
+    assert sorted(p.name for p in folder.iterdir()) == ["tail.bin", "tail.idx"]
+
+
+def test_a_malformed_tokenizer_json_is_named_in_a_line(tmp_path: Path, corpus: Path) -> None:
+    """It was a bare JSONDecodeError with no path."""
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"model": {"type": "BPE", ', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "debias.rewrite.cli", f"source={corpus}", f"tokenizer={bad}",
+         f"output={tmp_path / 'out'}", "intervention=tail21", "intervention.fraction=null", "intervention.start_step=20",
+         "schedule.total_steps=30", "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false",
+         f"hydra.run.dir={tmp_path / 'hydra'}"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"{bad}: not a tokenizer.json: not JSON" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_in_another_direction_into_a_finished_folder_is_one_line(tmp_path: Path, corpus: Path,
+                                                                         neox_tokenizer_path: Path) -> None:
+    """It was FileExistsError's traceback."""
+    def cli(direction: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "debias.rewrite.cli", f"source={corpus}", f"tokenizer={neox_tokenizer_path}",
+             f"output={tmp_path / 'tail'}", "intervention=tail21", f"intervention.direction={direction}",
+             "intervention.fraction=null", "intervention.start_step=20", "schedule.total_steps=30",
+             "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false", "verify=false",
+             f"hydra.run.dir={tmp_path / 'hydra'}"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+
+    assert cli("to_feminine").returncode == 0
+    again = cli("both")
+    assert again.returncode == 2, again.stderr[-3000:]
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) <= 2 and "holds a finished rewrite of other inputs" in lines[-1] and "Traceback" not in again.stderr

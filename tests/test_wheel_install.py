@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("debias", "debias.train", "debias.eval")
+USER_FILES = ("train.py", "eval.py")
 COMMANDS = ("debias-swap", "debias-rewrite", "debias-train", "debias-eval", "debias-report", "debias-study")
 
 # Runs one installed console script and records, at exit, the file of every project module the
@@ -68,6 +69,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (wheel,) = wheels.glob("*.whl")
     _pip(["install", "--no-deps", "--no-index", "--target", str(site), str(wheel)], cwd=root)
     work.mkdir()
+    # A user's own train.py and eval.py, as most ML repositories have: every command below runs
+    # beside them, and importing either of them fails the command.
+    for name in USER_FILES:
+        (work / name).write_text(f"raise SystemExit('the user\\'s own {name} was imported')\n")
     return {"root": root, "wheel": wheel, "site": site, "work": work}
 
 
@@ -170,3 +175,19 @@ def test_installed_modules_run_with_python_m(installed):
     assert done.returncode == 0, done.stderr[-3000:]
     assert OmegaConf.create(done.stdout).out == "elsewhere"
     assert not (installed["work"] / "report").exists()  # composing writes nothing
+
+
+def test_a_users_own_train_and_eval_files_do_not_shadow_the_package(installed):
+    work, env = installed["work"], _env(installed["site"])
+    assert {p.name for p in work.iterdir()} >= set(USER_FILES)
+    for module in ("debias.train", "debias.eval"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.startswith(f"usage: debias-{module.rsplit('.', 1)[1]} ")
+    code = "import debias.eval.report, debias.train.plan, eval; print(eval.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "the user's own eval.py was imported" in done.stderr  # theirs is theirs
+    done = subprocess.run([sys.executable, "-c", "import debias.eval.report, debias.train.plan"], cwd=work, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]

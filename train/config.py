@@ -16,7 +16,9 @@ from hydra.core.config_store import ConfigStore
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig
 from debias.config import register_configs as register_data_configs
 from debias.core.choices import choice, choice_problems, values
-from debias.core.conf_dir import CONF_DIR as CONF_DIR  # re-exported: jobs, compose_config, __main__
+from debias.core.conf_dir import CONF_DIR as CONF_DIR
+from debias.core.config_errors import name_problems
+from debias.train.curves import CurvesConfig  # re-exported: jobs, compose_config, __main__
 
 # The allowed values of the fields below, one Literal each (debias.core.choices: OmegaConf 2.3
 # refuses Literal annotations, so each field is a str carrying its Literal).
@@ -85,7 +87,7 @@ class ModelConfig:
         return n * per_layer + 2 * v * h + 2 * h
 
     def problems(self) -> list[str]:
-        out = choice_problems(self, "model")
+        out = choice_problems(self, "model") + name_problems("model.name", self.name)
         for key in ("num_layers", "hidden_size", "num_heads", "vocab_size", "max_position_embeddings"):
             if getattr(self, key) < 1:
                 out.append(f"model.{key}={getattr(self, key)} must be positive")
@@ -282,9 +284,10 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)  # AdamW and the learning-rate schedule
     source: SourceConfig = field(default_factory=SourceConfig)  # where a resumed run's weights come from
     save: SaveConfig = field(default_factory=SaveConfig)  # what the run writes
+    logging: CurvesConfig = field(default_factory=CurvesConfig)  # conf/logging: training curves (off by default)
 
     def problems(self) -> list[str]:
-        out = choice_problems(self, "")
+        out = choice_problems(self, "") + name_problems("name", self.name)
         if self.resume == "auto" and self.overwrite:
             out.append("resume=auto and overwrite=true contradict each other; pick one")
         if self.seed < 0:
@@ -294,7 +297,7 @@ class TrainConfig:
         if self.log_every < 1:
             out.append(f"log_every={self.log_every} must be positive")
         # intervention and schedule are checked together by debias.rewrite.intervention (train.plan)
-        for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save):
+        for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save, self.logging):
             out.extend(part.problems())
         return out
 
@@ -305,6 +308,7 @@ def register_configs() -> None:
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="deepspeed", name="base_deepspeed", node=DeepSpeedConfig)
+    cs.store(group="logging", name="base_logging", node=CurvesConfig)
     register_data_configs()
 
 

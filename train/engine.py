@@ -5,11 +5,13 @@ that a ``deepspeed/step<N>`` folder that exists is complete."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import os
 import pickle
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,6 +88,7 @@ def setup_distributed(cfg: DeepSpeedConfig) -> Any:
     """
     if cfg.device == "cpu":
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+        _say_if_shm_op_builds()
     export_placement()  # under Slurm or submitit: their rank, world size and master address
     if "RANK" not in os.environ:
         os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"})
@@ -101,6 +104,34 @@ def setup_distributed(cfg: DeepSpeedConfig) -> Any:
     if cfg.device == "gpu":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return deepspeed
+
+
+SHM_OP = "deepspeed_shm_comm"  # DeepSpeed's shared-memory collectives on CPU, compiled on first use
+
+
+def extensions_dir() -> Path:
+    """Where torch builds DeepSpeed's ops for this environment: ``TORCH_EXTENSIONS_DIR`` when set,
+    else a folder of torch's cache named for this interpreter's prefix and the torch and DeepSpeed
+    versions. Torch's own default is one folder per Python version, which two environments share
+    and rebuild in turn, each finding the other's build stale."""
+    given = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if given:
+        return Path(given)
+    from importlib.metadata import version
+
+    key = f"{sys.prefix}|{torch.__version__}|{version('deepspeed')}"
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}_cpu_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch_extensions" / tag
+
+
+def _say_if_shm_op_builds() -> None:
+    """Point torch's op builds at this environment's folder, and say once, before the silent minute
+    or two it takes, when DeepSpeed is about to compile its shared-memory op there."""
+    folder = extensions_dir()
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(folder)
+    if not (folder / SHM_OP / f"{SHM_OP}.so").is_file():
+        log.warning("DeepSpeed compiles its shared-memory op (%s) with the C++ compiler on first use in this "
+                    "environment: a minute or two, once; it is kept in %s", SHM_OP, folder)
 
 
 def accumulation_steps(cfg: DeepSpeedConfig, rows_per_step: int, world: int) -> int | None:

@@ -52,6 +52,7 @@ def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDat
     from debias.data.token_bytes import ByteVocab
     from debias.rewrite.rows import check_row
     from debias.rewrite.selection import RowSelection
+    from debias.rewrite.verify import sample_sha256
 
     where = tail_dir / MANIFEST
     prefix = tail_dir / TAIL
@@ -91,4 +92,10 @@ def check_tail(tail_dir: Path, manifest: RewriteManifest, source: MMapIndexedDat
         if problem is not None:
             return [f"{bin_path(prefix)}: row {k} (source row {first + k}) is not its source row with pronouns "
                     f"swapped ({problem}): the tail was changed after its rewrite; {FIX}"]
+    sampled = out_sums.get("sample_rows_sha256")
+    if sampled is not None and sample_sha256(tail) != sampled:
+        # The rewrite's own hash of evenly spaced rows: a tail put back to its source rows (undone), or
+        # rows changed in any way, differs here even where each row alone passes the proof above.
+        return [f"{bin_path(prefix)}: the rows the rewrite hashed (evenly spaced, {where}) are not the rows it "
+                f"wrote: the tail was changed or undone after its rewrite; {FIX}"]
     return []

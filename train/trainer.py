@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from tqdm import tqdm
 
 from debias.core.contracts import CHECKPOINTS, step_name
 from debias.core.input_errors import InputError
+from debias.core.processes import folder_lock
 from debias.train import checkpoint
 from debias.train import engine as ds
 from debias.train.config import TrainConfig
+from debias.train.curves import Curves, open_curves
 from debias.train.data import TrainingData, prepare
 from debias.train.launch import export_placement, rank_guard
 from debias.train.lr import pythia_lr
@@ -115,6 +118,7 @@ class _Run:
         self.is_main = ds.rank() == 0
         self.info: dict[str, Any] = {}
         self.tokenizer_dir: Path | None = None
+        self.curves: Curves | None = None
         self.device = torch.device("cpu") if cfg.deepspeed.device == "cpu" else torch.device(
             "cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
 
@@ -138,6 +142,7 @@ class _Run:
         previous = read_run_info(self.run_dir) if self.restart.step is not None else {}
         if self.restart.step is not None:
             ds.load_checkpoint(self.engine, self.ds_dir, self.restart.step)
+            self.refuse_non_finite_state(self.ds_dir / step_name(self.restart.step))
             self.first_step = self.restart.step
             resumed = previous.get("resumed_from")
             log.info("continuing %s from its own DeepSpeed checkpoint of step %d (weights and optimizer state)",
@@ -148,6 +153,7 @@ class _Run:
                 tag_dir = ds_src / step_name(plan.start_step) if ds_src else None
                 if cfg.source.optimizer in ("loaded", "auto") and tag_dir is not None and tag_dir.is_dir():
                     ds.load_checkpoint(self.engine, ds_src, plan.start_step)
+                    self.refuse_non_finite_state(tag_dir)
                     optimizer, where = "loaded", str(tag_dir)
                     log.info("optimizer state: loaded from the DeepSpeed checkpoint %s (weights from it too)", tag_dir)
                 else:
@@ -176,6 +182,20 @@ class _Run:
                 self.tokenizer_dir = checkpoint.write_tokenizer(self.data.tokenizer, self.run_dir / ".tokenizer",
                                                                 model_max_length=cfg.data.seq_length)
         self.metrics = MetricsLog(self.run_dir / "log.jsonl", keep_before=self.first_step) if self.is_main else None
+        self.curves = open_curves(cfg.logging, self.run_dir, cfg.name, f"{cfg.model.name}-{cfg.data.name}",
+                                  self.info["created"]) if self.is_main else None
+
+    def refuse_non_finite_state(self, tag_dir: Path) -> None:
+        """A DeepSpeed checkpoint whose weights hold NaN or infinity is refused where it is loaded:
+        training from it would stop at its first step, and the advice there (continue from the last
+        DeepSpeed checkpoint) would point back at it."""
+        bad = [name for name, p in self.engine.module.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise InputError(
+                tag_dir, f"its model state holds non-finite weights (NaN or infinity) in {len(bad)} tensor(s), "
+                         f"e.g. {bad[0]}; it cannot be continued",
+                "delete that checkpoint folder to continue from an earlier one (resume=auto), or start again with "
+                "overwrite=true")
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_hf(self, step: int) -> None:
@@ -230,6 +250,8 @@ class _Run:
                 record = self.train_step(step)
                 if self.metrics is not None:
                     self.metrics.write(record)
+                if self.curves is not None:
+                    self.curves.write(record)
                 if not math.isfinite(record["loss"]):
                     raise self.non_finite(step, record)
                 bar.update(1)
@@ -245,6 +267,9 @@ class _Run:
             bar.close()
             if self.metrics is not None:
                 self.metrics.close()
+            if self.curves is not None:
+                self.curves.close()
+                self.curves = None
         self.info["completed"] = True
         self.info["finished"] = now()
         if self.is_main:
@@ -320,9 +345,31 @@ def run(cfg: DictConfig | TrainConfig, *, on_step: StepCallback | None = None) -
 
 
 def _run(plan: Plan, on_step: StepCallback | None) -> RunResult:
-    resolved = resolved_config(plan)
-    ds.setup_distributed(plan.cfg.deepspeed)
-    restart = _decide_on_rank0(lambda: open_run_dir(plan, resolved), plan.world_size)
+    """One writer per run directory: rank 0 holds its lock from before the directory policy (so a
+    second ``resume=auto`` or ``overwrite=true`` on a running run is refused, not run) to the end."""
+    made: list[Path] = []
+    with ExitStack() as held:
+
+        def decide() -> Restart:
+            if not plan.run_dir.exists():
+                made.append(plan.run_dir)
+            plan.run_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(folder_lock(plan.run_dir, "training run"))
+            return open_run_dir(plan, resolved)
+
+        resolved = resolved_config(plan)
+        ds.setup_distributed(plan.cfg.deepspeed)
+        try:
+            restart = _decide_on_rank0(decide, plan.world_size)
+            return _train_run(plan, on_step, restart, resolved)
+        except BaseException:
+            for folder in made:  # a refused run leaves no folder it made (nothing was written in it)
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            raise
+
+
+def _train_run(plan: Plan, on_step: StepCallback | None, restart: Restart, resolved: dict[str, Any]) -> RunResult:
     if restart.complete:
         return RunResult(plan.run_dir, plan.start_step, plan.end_step, completed=True,
                          checkpoints=checkpoint.complete_steps(plan.run_dir / CHECKPOINTS), skipped=True)

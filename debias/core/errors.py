@@ -85,6 +85,9 @@ def describe(exc: BaseException, rerun: str = "rerun") -> str | None:
     act on (a bug, which keeps its traceback). An ``OSError`` that names its file is one."""
     if isinstance(exc, DebiasError):
         return str(exc)
+    if isinstance(exc, (FileNotFoundError, FileExistsError)) and exc.filename is None and len(exc.args) == 1 \
+            and isinstance(exc.args[0], str):
+        return exc.args[0]  # raised with one ready message naming its path (a missing model, a folder taken)
     if isinstance(exc, OSError) and exc.filename is not None:
         fix = _OS_FIXES.get(exc.errno or 0)
         return message(os.fspath(exc.filename), exc.strerror or str(exc), fix and fix.format(rerun=rerun))

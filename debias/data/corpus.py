@@ -33,6 +33,7 @@ from debias.core import atomic
 from debias.data.fetch import sha256_file
 from debias.data.indexed import IndexedDatasetWriter, best_dtype, strip_extension
 from debias.data.text_corpus import read_corpus, split_document
+from debias.data.tokenizer_files import read_tokenizer_file
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,7 @@ def resolve_tokenizer(name: str | os.PathLike) -> Path:
 
 def load_tokenizer(path: str | os.PathLike) -> tuple[Tokenizer, int]:
     """The tokenizer and its end-of-document id (which every data order needs)."""
-    try:
-        tok = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
-        raise ValueError(
-            f"{path}: not a Hugging Face tokenizer.json ({exc}); pass the tokenizer.json file itself"
-        ) from exc
+    _, tok = read_tokenizer_file(path)
     eod = tok.token_to_id(EOD_TOKEN)
     if eod is None:
         raise ValueError(

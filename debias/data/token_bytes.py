@@ -4,13 +4,13 @@ a token's bytes to find pronouns in a row, and an equal-count spelling of the re
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+
+from debias.data.tokenizer_files import read_tokenizer_file
 
 
 def _byte_alphabet() -> dict[str, int]:
@@ -53,14 +53,13 @@ class ByteVocab:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        spec = json.loads(self.path.read_text(encoding="utf-8"))
+        spec, self.tokenizer = read_tokenizer_file(self.path)
         if not _uses_byte_level(spec):
             raise ValueError(
                 f"{self.path}: the tail rewrite needs a byte-level BPE tokenizer (a BPE model with a "
                 "ByteLevel decoder, like GPT-NeoX-20B's); this one is not. Use the tokenizer the data "
                 "order was built with, if it is byte-level, or rebuild the data with one"
             )
-        self.tokenizer = Tokenizer.from_file(str(self.path))
         added = self.tokenizer.get_added_tokens_decoder()
         vocab = self.tokenizer.get_vocab(with_added_tokens=True)
         size = max(vocab.values()) + 1

@@ -13,6 +13,7 @@ import numpy as np
 
 from debias.core.errors import DebiasError
 from debias.data.indexed import MMapIndexedDataset
+from debias.data.tokenizer_files import read_tokenizer_file
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,11 @@ def check_tokenizer_fits(
 ) -> float:
     """Check rows ``start..stop-1`` of ``dataset`` against ``tokenizer`` on an evenly spaced sample;
     returns the share of tokens reproduced, or raises ``TokenizerMismatchError``."""
-    from tokenizers import Tokenizer
 
     if stop <= start:
         return 1.0
     picks = np.unique(np.linspace(start, stop - 1, min(sample_rows, stop - start)).astype(np.int64))
-    tok = Tokenizer.from_file(str(tokenizer))
+    _, tok = read_tokenizer_file(tokenizer)
     kept = total = 0
     for r in picks.tolist():
         row = dataset.rows(r, r + 1)[0]

@@ -32,6 +32,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from debias.core.errors import DebiasError
+from debias.core.processes import die_with_parent
+from debias.launch.progress import JobsBar, mark_ended
+from debias.launch.stopping import stops_jobs
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +116,22 @@ def _app_hydra_overrides() -> list[str]:
 class _JobTask:
     """The task function a launcher runs: job number ``n`` of the wave is ``jobs[n - first]``."""
 
-    def __init__(self, jobs: Sequence[Job], first: int) -> None:
-        self.jobs, self.first = list(jobs), first
+    def __init__(self, jobs: Sequence[Job], first: int, sweep_dir: Path, guard_pid: int | None) -> None:
+        self.jobs, self.first, self.sweep_dir = list(jobs), first, sweep_dir
+        self.guard_pid = guard_pid  # local pools: the sending process, which no job may outlive
 
     def __call__(self, _cfg: DictConfig) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
-        job = self.jobs[HydraConfig.get().job.num - self.first]
+        if self.guard_pid is not None:
+            die_with_parent(self.guard_pid)
+        number = HydraConfig.get().job.num
+        job = self.jobs[number - self.first]
         began = time.time()
-        value = _call(job.fn, job.args, job.log_file)
+        try:
+            value = _call(job.fn, job.args, job.log_file)
+        finally:
+            mark_ended(self.sweep_dir, number)
         return {"value": value, "seconds": time.time() - began}
 
 
@@ -165,15 +175,16 @@ def _context(overrides: Sequence[str], sweep_dir: Path) -> tuple[Any, DictConfig
 
 
 def execute(jobs: list[Job], parallel: int, *, launcher: Sequence[str] | None = None,
-            sweep_dir: Path | None = None) -> dict[str, Any]:
+            sweep_dir: Path | None = None, desc: str = "jobs") -> dict[str, Any]:
     """Run ``jobs`` through a Hydra launcher (``launcher``: its overrides, see ``launcher_overrides``),
     wave by wave as their dependencies allow; Hydra's records of each job go under ``sweep_dir``.
     Returns what each job returned; raises ``JobsFailed`` naming every job that failed or was not
-    started because one it waits on failed."""
+    started because one it waits on failed. SIGTERM or SIGINT meanwhile ends every job process
+    and raises ``JobsStopped`` (``debias.launch.stopping``); a bar counts the jobs that ended."""
     overrides = launcher_overrides(parallel, launcher)
     sweep_dir = Path(sweep_dir or Path("runs") / "logs" / "launcher") / time.strftime("%Y%m%d-%H%M%S")
-    with _hydra_kept():
-        return _execute(jobs, overrides, sweep_dir)
+    with _hydra_kept(), stops_jobs(), JobsBar(len(jobs), sweep_dir, desc=desc) as bar:
+        return _execute(jobs, overrides, sweep_dir, bar)
 
 
 @contextmanager
@@ -191,7 +202,7 @@ def _hydra_kept() -> Iterator[None]:
         HydraConfig.instance().cfg = job_cfg
 
 
-def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str, Any]:
+def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path, bar: JobsBar) -> dict[str, Any]:
     from hydra.core.plugins import Plugins
     from hydra.core.utils import JobStatus
 
@@ -201,6 +212,9 @@ def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str
     done: dict[str, Any] = {}
     failed: dict[str, str] = {}
     number = 0
+    # A local pool's workers are this process's children: they die with it, even by SIGKILL, which no
+    # handler sees. A cluster's jobs run elsewhere, under the scheduler's care.
+    guard = os.getpid() if "joblib" in master.hydra.launcher._target_.lower() else None
     for wave in waves(jobs):
         ready = []
         for job in wave:
@@ -213,7 +227,7 @@ def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str
             continue
         for job in ready:
             log.info("start  %-28s (log: %s)", job.key, job.log_file)
-        launcher_ = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=_JobTask(ready, number),
+        launcher_ = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=_JobTask(ready, number, sweep_dir, guard),
                                                             config=master)
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
@@ -233,8 +247,8 @@ def _execute(jobs: list[Job], overrides: list[str], sweep_dir: Path) -> dict[str
                 continue
             value = done[job.key] = ret.return_value["value"]
             summary = value[0] if isinstance(value, tuple) else value
-            log.info("done   %-28s %6.0f s  %s  [%d/%d]", job.key, ret.return_value["seconds"], summary, len(done),
-                     len(jobs))
+            log.info("done   %-28s %6.0f s  %s  [%d/%d] %s", job.key, ret.return_value["seconds"], summary,
+                     len(done), len(jobs), bar.eta())
     if failed:
         raise JobsFailed(failed, len(jobs))
     return done

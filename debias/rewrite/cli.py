@@ -30,8 +30,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from debias.config import DataConfig, InterventionConfig, ScheduleConfig, SwapConfig
 from debias.config import register_configs as register_data_configs
+from debias.core.command_help import CommandHelp, answers_help
 from debias.core.conf_dir import CONF_DIR
-from debias.core.config_errors import ConfigError, Problems
+from debias.core.config_errors import ConfigError, Problems, overlap_problems
+from debias.core.config_keys import unknown_keys
 from debias.core.errors import exits_on_error
 from debias.rewrite.engine import ExecutorConfig
 from debias.rewrite.intervention import intervention_problems, intervention_steps
@@ -128,6 +130,11 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
         )
     iv = cfg.intervention
     output = Path(cfg.output) if cfg.output else source.parent / "tails" / tail_name(iv, start, end)
+    overlap = overlap_problems("output", output, inputs={
+        "source": source.with_name(source.name + ".bin"), "source's index": source.with_name(source.name + ".idx"),
+        "tokenizer": tokenizer})
+    if overlap:
+        raise ConfigError(overlap, where="rewrite config")
     log.info("rewriting steps %d..%d of %s (%s, %s) into %s", start, end - 1, source, iv.method, iv.direction, output)
     try:
         manifest = rewrite_arm(
@@ -169,9 +176,25 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
     return result
 
 
+HELP = CommandHelp(
+    command="debias-rewrite", config_name="rewrite", schema=RewriteConfig,
+    summary="Rewrite the pronouns of a data order's tail in place: every row, length and batch kept, then verified.",
+    usage="[data=pile data.indexed_path=PREFIX | source=PREFIX tokenizer=FILE] [intervention=NAME] [KEY=VALUE ...]",
+    required=(("data.indexed_path", "data=pile: the Pile's .bin/.idx prefix (or source= with tokenizer=)"),),
+    options=("intervention", "source", "tokenizer", "output", "seed", "workers", "tasks", "executor", "verify",
+             "swap.groups"),
+    examples=("debias-rewrite data=pile data.indexed_path=/data/pile-deduped/document intervention=tail7 workers=16",),
+    notes=("A killed rewrite continues where it stopped: run the same command again.",),
+)
+
+
+@answers_help(HELP)
 @hydra.main(config_path=str(CONF_DIR), config_name="rewrite", version_base="1.3")
 @exits_on_error("debias-rewrite")
 def _app(cfg: DictConfig) -> None:
+    unknown = unknown_keys(cfg, RewriteConfig)  # a typo'd +key would otherwise be dropped without a word
+    if unknown:
+        raise ConfigError(unknown, where="rewrite config")
     run(OmegaConf.to_object(cfg))
 
 

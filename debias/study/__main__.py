@@ -13,15 +13,28 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from debias.core.command_help import CommandHelp, answers_help
 from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import ConfigError
 from debias.core.config_keys import unknown_keys
 from debias.core.errors import exits_on_error
 from debias.study.config import StudyAppConfig
 
+HELP = CommandHelp(
+    command="debias-study", config_name="study", schema=StudyAppConfig,
+    summary="The whole study: every seed's baseline and arms trained, evaluated and reported, as jobs.",
+    usage="[+experiment=NAME] [study.seeds=[...]] [study.arms=[...]] [KEY=VALUE ...]",
+    required=(),
+    options=("study.seeds", "study.arms", "study.parallel", "model", "data", "eval", "protocol", "runs_root",
+             "study.report_dir", "logging"),
+    examples=("debias-study +experiment=mini-suite study.seeds=[0] study.arms=[control21,tail21]",),
+    notes=("Stopped (Ctrl-C, SIGTERM), it stops every job; the same command again finishes the rest.",),
+)
 
+
+@answers_help(HELP)
 @hydra.main(config_path=str(CONF_DIR), config_name="study", version_base="1.3")
-@exits_on_error("study", rerun="run the same command again (finished work is kept)")
+@exits_on_error("debias-study", rerun="run the same command again (finished work is kept)")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 

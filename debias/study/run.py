@@ -129,7 +129,7 @@ def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
     log.info("study: %d seeds x (baseline + %s) = %d runs, %d jobs, %d at a time; logs in %s",
              len(cfg.study.seeds), ", ".join(cfg.study.arms), len(runs), len(jobs), cfg.study.parallel, logs)
     try:
-        outcomes = execute(jobs, cfg.study.parallel, launcher=launcher, sweep_dir=logs / "launcher")
+        outcomes = execute(jobs, cfg.study.parallel, launcher=launcher, sweep_dir=logs / "launcher", desc="study jobs")
     except JobsFailed as exc:
         raise StudyError(f"{len(exc.failed)} of {exc.total} study jobs did not finish:\n"
                          + "\n".join(f"  - {k}: {why}" for k, why in exc.failed.items())

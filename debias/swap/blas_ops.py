@@ -3,7 +3,7 @@
 About half of the tail rewrite's time is the tagger's ``gemm`` (the maxout layers of its tok2vec).
 thinc's ``NumpyOps`` runs it through the ``blis`` package, which on this project's machines
 (x86-64, AVX-512) reaches 28 GFLOP/s on one core, where numpy's OpenBLAS reaches 88 on the same
-core (``benchmarks/rewrite_scale.py``; see the README). The arithmetic is the same single-precision
+core (``benchmarks/rewrite_scale.py``; see docs/measurements.md). The arithmetic is the same single-precision
 product, so the tags match (checked on the UD gold data and the challenge set, and by the tails'
 pinned sha256). One BLAS thread, because the rewrite already runs one worker process per core.
 """

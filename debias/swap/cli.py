@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from debias.config import SwapConfig
 from debias.config import register_configs as register_data_configs
 from debias.core.atomic import atomic_path, write_json
 from debias.core.choices import choice, choice_problems, values
+from debias.core.command_help import CommandHelp, answers_help
 from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import ConfigError, Problems, output_problems
+from debias.core.config_keys import unknown_keys
 from debias.core.contracts import empty_counts, merge_counts
 from debias.core.errors import DebiasError, exits_on_error
 from debias.core.input_errors import json_field_problem
@@ -64,7 +67,14 @@ class SwapFileConfig:
     def problems(self) -> list[str]:
         found = Problems("swap command line")
         if found.check(bool(self.input), "input= is required (a .txt or .jsonl file)"):
-            found.check(Path(self.input).is_file(), f"input={self.input}: no such file")
+            given = Path(self.input)
+            if given.is_dir():
+                found.add(f"input={self.input} is a directory; name a .txt or .jsonl file")
+            elif given.exists() and not given.is_file():
+                found.add(f"input={self.input} is not a regular file (a FIFO, socket or device): the swap reads "
+                          "its input twice (to count, then to swap); give a file")
+            else:
+                found.check(given.is_file(), f"input={self.input}: no such file")
         if found.check(bool(self.output), "output= is required (the file to write)"):
             out = Path(self.output)
             if self.input and out.resolve() == Path(self.input).resolve():
@@ -75,6 +85,11 @@ class SwapFileConfig:
             for problem in output_problems("counts_file", self.counts_file, inputs={
                     "input": self.input, "output": self.output}, overwrite=self.overwrite):
                 found.add(problem)
+        for key, target in (("output", self.output), ("counts_file", self.counts_file)):
+            # before any work: a counts_file that cannot be written once the output is done would leave
+            # the output written and the command failed
+            if target and not _writable(Path(target)):
+                found.add(f"{key}={target}: cannot be written there (no permission); choose a writable place")
         for problem in choice_problems(self, ""):
             found.add(problem)
         found.check(bool(self.text_field), "text_field= must name the JSONL field that holds the text")
@@ -90,6 +105,15 @@ def register_configs() -> None:
 
 
 register_configs()
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` can be created or replaced: its folder is writable (the file is written under
+    a temporary name there, then renamed) and, when it exists, the file itself too."""
+    folder = path.expanduser().absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 def _lines(path: Path, bar: tqdm) -> Iterator[tuple[int, str]]:
@@ -137,6 +161,14 @@ def _documents(path: Path, text_field: str, bar: tqdm) -> Iterator[tuple[str, di
             raise SwapFileError(
                 f"{path}: line {number} {problem}; name the text field with text_field=NAME"
             )
+        if "\\ud" in body.lower():  # an escaped lone surrogate decodes to a str no encoding can write
+            try:
+                json.dumps(doc, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise SwapFileError(
+                    f"{path}: line {number} holds a lone surrogate (\\u{ord(err.object[err.start]):04x}), which is "
+                    "not text in any encoding; fix or drop that line"
+                ) from None
         yield ending, doc, doc[text_field]
 
 
@@ -194,10 +226,26 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
     return totals
 
 
+HELP = CommandHelp(
+    command="debias-swap", config_name="swap_file", schema=SwapFileConfig,
+    summary="Swap gendered pronouns in a .txt or .jsonl file, each form by its grammar (his -> her or hers).",
+    usage="input=FILE output=FILE [KEY=VALUE ...]",
+    required=(("input", "the .txt or .jsonl file to swap"), ("output", "the file to write (not the input)")),
+    options=("swap.direction", "swap.groups", "format", "text_field", "counts_file", "overwrite",
+             "swap.batch_size", "swap.spacy_model"),
+    examples=("debias-swap input=book.txt output=book.fem.txt",
+              "debias-swap input=docs.jsonl output=docs.masc.jsonl swap.direction=to_masculine counts_file=counts.json"),
+)
+
+
+@answers_help(HELP)
 @hydra.main(config_path=str(CONF_DIR), config_name="swap_file", version_base="1.3")
 @exits_on_error("debias-swap")
 def main(cfg: Any) -> None:
     """Command-line entry point (``debias-swap``)."""
+    unknown = unknown_keys(cfg, SwapFileConfig)  # a typo'd +key would otherwise be dropped without a word
+    if unknown:
+        raise ConfigError(unknown, where="swap command line")
     config: SwapFileConfig = OmegaConf.to_object(cfg)
     totals = swap_file(config)
     summary = ", ".join(

@@ -15,6 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from debias.core.command_help import CommandHelp, answers_help
 from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import Problems
 from debias.core.config_keys import unknown_keys
@@ -25,8 +26,22 @@ from debias.eval.report import write_pairs_report, write_report
 log = logging.getLogger("debias.eval.report")
 
 
+HELP = CommandHelp(
+    command="debias-report", config_name="report", schema=ReportAppConfig,
+    summary="Compare arms of runs (or any two models) with intervals, tests and the protocol's verdicts.",
+    usage="(runs=[DIR,...] | compare=[A,B] | comparison=NAME) [out=DIR] [KEY=VALUE ...]",
+    required=(("runs", "run directories or folders of runs (or compare= / comparison=)"),
+              ("compare", "two models: hub names[@revision] or folders")),
+    options=("out", "eval", "protocol", "revisions", "title", "evaluate_missing", "eval.device", "eval.batch_size",
+             "hub_cache"),
+    examples=("debias-report runs=[runs/] out=report",
+              "debias-report compare=[EleutherAI/pythia-160m@step143000,EleutherAI/pythia-160m-deduped@step143000]"),
+)
+
+
+@answers_help(HELP)
 @hydra.main(config_path=str(CONF_DIR), config_name="report", version_base="1.3")
-@exits_on_error("eval.report")
+@exits_on_error("debias-report")
 def main(cfg: DictConfig) -> None:
     app: ReportAppConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     problems = Problems("report config")

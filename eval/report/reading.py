@@ -115,8 +115,7 @@ def reading(data: Data) -> list[str]:
 
 
 def headline_of(results: str | os.PathLike) -> list[str]:
-    """What a command prints when it has written a report: the protocol's line and the instrument's
-    verdict, from the report's ``results.json``."""
+    """What a command prints when it has written a report: the report's reading (the protocol, the
+    instrument's verdict, then each arm's verdicts), from its ``results.json``, a bullet a line."""
     data = json.loads(Path(results).read_text())
-    lines = reading(data)
-    return lines[:2] if len(lines) > 1 else lines
+    return [f"- {line}" for line in reading(data)]
