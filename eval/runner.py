@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -191,6 +192,7 @@ def evaluate_checkpoint(
             "run `python -m debias.eval path=...` with the same eval settings first"
         )
     if missing:
+        _refuse_unwritable(where, cfg)  # before minutes of scoring, not after
         new_entries = _run_tasks(ckpt, [keys[k] for k in missing], missing, cfg, device, model_spec,
                                  lm_eval_dir=lm_eval_folder(where))
 
@@ -207,6 +209,25 @@ def evaluate_checkpoint(
     return CheckpointResults(path=str(ckpt.path), step=ckpt.step, total_steps=ckpt.total_steps, run=ckpt.run,
                              tables=tables, cache=str(where), evaluated_now=len(missing),
                              source=ckpt.source.to_dict() if ckpt.source is not None else None)
+
+
+class ResultsFolderError(DebiasError, OSError):
+    """The folder the results of a checkpoint go to cannot be written."""
+
+
+def _refuse_unwritable(where: Path, cfg: EvalConfig) -> None:
+    """Stop before scoring when the cache file's folder cannot be made or written, naming the option
+    that sends the results elsewhere."""
+    option = ("eval.cache_dir=<a writable folder>" if cfg.cache_dir is not None else
+              "eval.cache_dir=<a writable folder> (or eval.results_dir= for models outside a run)")
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        probe = where.parent / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ResultsFolderError(f"{where.parent}: the results cannot be written there ({exc.strerror or exc}); "
+                                 f"send them elsewhere with {option}") from None
 
 
 def lm_eval_folder(cache: Path) -> Path:

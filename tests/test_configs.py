@@ -3,6 +3,7 @@ reported all at once."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,27 @@ def test_every_config_field_is_documented_where_declared() -> None:
             if not (on_line or above):
                 missing.append(f"{cls.__module__}.{cls.__qualname__}.{node.target.id}")
     assert len(classes) >= 25 and not missing, missing
+
+
+def test_the_op_build_is_said_once_where_it_happens_and_the_cache_is_this_environments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The first CPU run spent 110 s compiling DeepSpeed's shared-memory op without a word, and two
+    environments sharing torch's default folder rebuilt it in turn."""
+    import logging
+
+    from debias.train import engine
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    mine = engine.extensions_dir()
+    assert mine.parent == tmp_path / "torch_extensions" and mine.name.startswith("py3")
+    with caplog.at_level(logging.WARNING, logger="debias.train.engine"):
+        engine._say_if_shm_op_builds()
+    assert "compiles its shared-memory op" in caplog.text and str(mine) in caplog.text
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(mine)
+    (mine / engine.SHM_OP).mkdir(parents=True)
+    (mine / engine.SHM_OP / f"{engine.SHM_OP}.so").write_bytes(b"")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="debias.train.engine"):
+        engine._say_if_shm_op_builds()
+    assert caplog.text == ""

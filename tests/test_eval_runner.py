@@ -42,6 +42,15 @@ def small_cfg() -> EvalConfig:
     return cfg
 
 
+def crows_pairs_only() -> EvalConfig:
+    """``small_cfg`` with one task: the quickest evaluation that still writes a cache."""
+    cfg = small_cfg()
+    cfg.tasks.winobias.preference = cfg.tasks.winobias.coreference = False
+    cfg.tasks.winogender.enabled = cfg.tasks.synthetic.enabled = False
+    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = False
+    return cfg
+
+
 def fake(steps: list[int]) -> list[Checkpoint]:
     return [Checkpoint(path=Path(f"/x/step{s}"), step=s, total_steps=100) for s in steps]
 
@@ -209,10 +218,7 @@ def test_command_line(run_dir: Path, tmp_path: Path) -> None:
 
 def test_a_corrupt_cache_is_named_and_evaluated_again(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A cache edited into another shape is never read as results: the checkpoint is scored again."""
-    cfg = small_cfg()
-    cfg.tasks.winobias.preference = cfg.tasks.winobias.coreference = False
-    cfg.tasks.winogender.enabled = cfg.tasks.synthetic.enabled = False
-    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = False
+    cfg = crows_pairs_only()
     ckpt = run_dir / "checkpoints" / "step100"
     first = runner.evaluate_checkpoint(ckpt, cfg)
     where = run_dir / "eval" / "step100.json"
@@ -234,10 +240,7 @@ def test_a_cache_without_its_fingerprint_is_evaluated_again_not_adopted(run_dir:
                                                                         caplog: pytest.LogCaptureFixture) -> None:
     """Results whose fingerprint was removed (another run's cache copied in) are not stamped with
     these weights' fingerprint and used: the checkpoint is scored again."""
-    cfg = small_cfg()
-    cfg.tasks.winobias.preference = cfg.tasks.winobias.coreference = False
-    cfg.tasks.winogender.enabled = cfg.tasks.synthetic.enabled = False
-    cfg.tasks.lambada.enabled = cfg.tasks.heldout.enabled = False
+    cfg = crows_pairs_only()
     ckpt = run_dir / "checkpoints" / "step100"
     first = runner.evaluate_checkpoint(ckpt, cfg)
     where = run_dir / "eval" / "step100.json"
@@ -249,3 +252,15 @@ def test_a_cache_without_its_fingerprint_is_evaluated_again_not_adopted(run_dir:
     assert "carry no fingerprint of the weights they were computed on" in caplog.text
     assert again.evaluated_now == 1 and again.metrics() == first.metrics()
     assert json.loads(where.read_text())["fingerprint"]["sha256"] == fingerprint["sha256"]
+
+
+def test_an_unwritable_results_folder_is_refused_before_scoring(run_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """It failed only after every task was scored, without naming the option for another folder."""
+    cfg = small_cfg()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cfg.cache_dir = str(blocker / "cache")  # a folder cannot be made inside a file, even by root
+    monkeypatch.setattr(runner, "_run_tasks", lambda *a, **k: pytest.fail("scored before the folder was checked"))
+    with pytest.raises(runner.ResultsFolderError, match=r"the results cannot be written there .*eval\.cache_dir="):
+        runner.evaluate_checkpoint(run_dir / "checkpoints" / "step50", cfg)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from test_tail import CRAFTED
 
@@ -145,6 +146,14 @@ def _session(sid: int) -> list[int]:
     return out
 
 
+def _kill_session(sid: int) -> None:
+    for pid in _session(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @pytest.mark.slow
 def test_no_worker_goes_on_writing_once_the_rewrite_is_killed(
     tmp_path: Path, corpus: Path, neox_tokenizer_path: Path
@@ -172,11 +181,7 @@ def test_no_worker_goes_on_writing_once_the_rewrite_is_killed(
         assert len(written) < 2 * 150
         assert _session(proc.pid) == []  # workers, datatrove's manager, the resource tracker
     finally:
-        for pid in _session(proc.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        _kill_session(proc.pid)
     # and the killed rewrite resumes to the same bytes as one run straight through
     reference = tmp_path / "reference"
     _rewrite(corpus, out, neox_tokenizer_path, start_step=0, end_step=150, tasks=150)
@@ -364,6 +369,15 @@ def test_two_seeds_data_orders_of_one_shape_are_each_rewritten_from_their_own_ro
 
 
 # -- issue 24, item 1: no output overlaps an input ----------------------------------------------------
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``debias-rewrite`` of steps 20..29 of a 30-step schedule (tail21 from step 20), with ``args``."""
+    return subprocess.run(
+        [sys.executable, "-m", "debias.rewrite.cli", "intervention=tail21", "intervention.fraction=null",
+         "intervention.start_step=20", "schedule.total_steps=30", "schedule.checkpoint_interval=10",
+         f"data.rows_per_step={RPS}", "progress=false", f"hydra.run.dir={tmp_path / 'hydra'}", *args],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+
+
 @pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
 def test_a_rewrite_into_the_folder_of_its_source_is_refused(tmp_path: Path, corpus: Path, neox_tokenizer_path: Path,
                                                             spelling: str) -> None:
@@ -385,12 +399,7 @@ def test_a_rewrite_into_the_folder_of_its_source_is_refused(tmp_path: Path, corp
         os.link(folder / "tail.bin", other / "tail.bin")
         output = str(other)
     before = _sha(folder / "tail.bin")
-    proc = subprocess.run(
-        [sys.executable, "-m", "debias.rewrite.cli", f"source={source}", f"tokenizer={neox_tokenizer_path}",
-         f"output={output}", "intervention=tail21", "intervention.fraction=null", "intervention.start_step=20",
-         "schedule.total_steps=30", "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false",
-         f"hydra.run.dir={tmp_path / 'hydra'}"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+    proc = _cli(tmp_path, f"source={source}", f"tokenizer={neox_tokenizer_path}", f"output={output}")
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     want = "the same file as source=" if spelling == "hardlink" else "holds the input source="
@@ -403,12 +412,7 @@ def test_a_malformed_tokenizer_json_is_named_in_a_line(tmp_path: Path, corpus: P
     """It was a bare JSONDecodeError with no path."""
     bad = tmp_path / "tokenizer.json"
     bad.write_text('{"model": {"type": "BPE", ', encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "debias.rewrite.cli", f"source={corpus}", f"tokenizer={bad}",
-         f"output={tmp_path / 'out'}", "intervention=tail21", "intervention.fraction=null", "intervention.start_step=20",
-         "schedule.total_steps=30", "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false",
-         f"hydra.run.dir={tmp_path / 'hydra'}"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+    proc = _cli(tmp_path, f"source={corpus}", f"tokenizer={bad}", f"output={tmp_path / 'out'}")
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert f"{bad}: not a tokenizer.json: not JSON" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -418,16 +422,98 @@ def test_a_rerun_in_another_direction_into_a_finished_folder_is_one_line(tmp_pat
                                                                          neox_tokenizer_path: Path) -> None:
     """It was FileExistsError's traceback."""
     def cli(direction: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "debias.rewrite.cli", f"source={corpus}", f"tokenizer={neox_tokenizer_path}",
-             f"output={tmp_path / 'tail'}", "intervention=tail21", f"intervention.direction={direction}",
-             "intervention.fraction=null", "intervention.start_step=20", "schedule.total_steps=30",
-             "schedule.checkpoint_interval=10", f"data.rows_per_step={RPS}", "progress=false", "verify=false",
-             f"hydra.run.dir={tmp_path / 'hydra'}"],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, timeout=300)
+        return _cli(tmp_path, f"source={corpus}", f"tokenizer={neox_tokenizer_path}", f"output={tmp_path / 'tail'}",
+                    f"intervention.direction={direction}", "verify=false")
 
     assert cli("to_feminine").returncode == 0
     again = cli("both")
     assert again.returncode == 2, again.stderr[-3000:]
     lines = again.stderr.strip().splitlines()
     assert len(lines) <= 2 and "holds a finished rewrite of other inputs" in lines[-1] and "Traceback" not in again.stderr
+
+
+# -- issue 24, item 7: the tokenizer's identity ----------------------------------------------------
+def test_the_20b_tokenizer_with_he_and_she_exchanged_is_refused(tmp_path: Path, corpus: Path,
+                                                                 neox_tokenizer_path: Path) -> None:
+    """Its ids round-trip any text, so the decode-encode check passed it, and the rows came out
+    masculinised. The tokens of a known tokenizer under other ids are refused before writing."""
+    spec = json.loads(neox_tokenizer_path.read_text(encoding="utf-8"))
+    vocab = spec["model"]["vocab"]
+    vocab["Ġhe"], vocab["Ġshe"] = vocab["Ġshe"], vocab["Ġhe"]
+    forged = tmp_path / "tokenizer.json"
+    forged.write_text(json.dumps(spec), encoding="utf-8")
+    out = tmp_path / "tail"
+    with pytest.raises(TokenizerMismatchError, match=r"holds the tokens of GPT-NeoX-20B \(Pythia's\) tokenizer under "
+                                                     r"other ids \(2 moved: 'Ġhe' is \d+, not \d+"):
+        _rewrite(corpus, out, forged)
+    assert not out.exists()
+
+
+def test_a_data_orders_recorded_tokenizer_is_required(tmp_path: Path, corpus: Path, neox_tokenizer_path: Path) -> None:
+    order = tmp_path / "order"
+    order.mkdir()
+    for suffix in (".bin", ".idx"):
+        shutil.copyfile(corpus.with_name(corpus.name + suffix), order / f"data{suffix}")
+    (order / "data_order.json").write_text(json.dumps({"tokenizer_sha256": "0" * 64}))
+    with pytest.raises(TokenizerMismatchError, match=r"data_order\.json records the tokenizer the rows were made with"):
+        _rewrite(order / "data", tmp_path / "tail", neox_tokenizer_path)
+    (order / "data_order.json").write_text(json.dumps({"tokenizer_sha256": _sha(neox_tokenizer_path)}))
+    assert _rewrite(order / "data", tmp_path / "tail", neox_tokenizer_path)["totals"]["swapped"] > 0
+
+
+VERIFY_SCRIPT = """
+import sys
+from debias.rewrite.verify import verify_tail
+verify_tail(sys.argv[1], sys.argv[2], workers=2, tasks=150, progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_nothing_outlives_a_rewrite_killed_while_it_verifies(tmp_path: Path, corpus: Path,
+                                                             neox_tokenizer_path: Path) -> None:
+    """After SIGKILL during verification, the pool's manager (forked, not spawned, and holding no
+    lock then) was alive 32 minutes later."""
+    out = tmp_path / "tail"
+    _rewrite(corpus, out, neox_tokenizer_path, start_step=0, end_step=150, tasks=3)
+    proc = subprocess.Popen([sys.executable, "-c", VERIFY_SCRIPT, str(corpus), str(out)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while len(_session(proc.pid)) < 4:  # the verifier, its manager, tracker and workers
+            assert proc.poll() is None and time.monotonic() < deadline, "the verification ended before the kill"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while _session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _session(proc.pid) == []
+    finally:
+        _kill_session(proc.pid)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_fails_the_rewrite_instead_of_hanging_it(tmp_path: Path, corpus: Path,
+                                                                         neox_tokenizer_path: Path) -> None:
+    """SIGKILL of one local worker (as the OOM killer would) left the rewrite at "7/8 tasks completed"
+    at 0% CPU for as long as anyone watched; now it fails, naming the worker and how it died."""
+    out = tmp_path / "tail"
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(corpus), str(out), str(neox_tokenizer_path)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+    parts = out / ".rewrite" / "parts"
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(parts.glob("0*.json"))) < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, "the rewrite ended before the kill"
+            time.sleep(0.01)
+        workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        workers[0].kill()
+        _, err = proc.communicate(timeout=60)  # it hung for good before
+        assert proc.returncode != 0
+        assert f"a worker process died while its task ran (worker pid {workers[0].pid}: " in err, err[-3000:]
+        assert "killed by SIGKILL" in err or "replaced by the pool" in err
+    finally:
+        _kill_session(proc.pid)

@@ -17,12 +17,14 @@ import hashlib
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from debias.core.choices import choice, choice_problems, values
+from debias.core.environ import environ_restored
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +70,13 @@ def monitor_section(cfg: CurvesConfig, folder: Path, job: str, group: str) -> di
 
 
 @contextmanager
-def _wandb_env(folder: Path, name: str, run_id: str):
+def _wandb_env(folder: Path, name: str, run_id: str) -> Iterator[None]:
     """W&B reads its run's name, id and folder from the environment at ``wandb.init``: set them for
     that call only (a study's worker runs several training runs in turn)."""
     wanted = {"WANDB_DIR": str(folder), "WANDB_NAME": name, "WANDB_RUN_ID": run_id, "WANDB_RESUME": "allow"}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update({k: v for k, v in wanted.items() if not saved[k]})
-    try:
+    with environ_restored(wanted):
+        os.environ.update({k: v for k, v in wanted.items() if not os.environ.get(k)})  # the user's own win
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class Curves:

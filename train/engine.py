@@ -22,6 +22,7 @@ from torch import nn
 
 from debias.core import atomic
 from debias.core.contracts import step_dirs, step_name
+from debias.core.environ import environ_restored
 from debias.core.input_errors import InputError, is_write_failure, with_path
 from debias.train.config import DeepSpeedConfig, OptimConfig
 from debias.train.launch import export_placement
@@ -37,15 +38,8 @@ LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 def launch_env() -> Iterator[None]:
     """Keep the variables ``setup_distributed`` sets for a launcher-less run inside the run: a
     subprocess started later (another ``python -m debias.train``) must not inherit this process's port."""
-    saved = {key: os.environ.get(key) for key in LAUNCH_ENV}
-    try:
+    with environ_restored(LAUNCH_ENV):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def world_size() -> int:

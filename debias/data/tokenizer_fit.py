@@ -5,9 +5,11 @@ beyond the tokenizer's vocabulary."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,8 @@ from debias.data.indexed import MMapIndexedDataset
 from debias.data.tokenizer_files import read_tokenizer_file
 
 log = logging.getLogger(__name__)
+
+ORDER_META, ORDER_DATA = "data_order.json", "data"  # a data order's record and its rows' prefix name (debias.data.corpus)
 
 SAMPLE_ROWS = 32
 # The tokenizer that made the rows reproduces >99.9% of their tokens (rows cut mid-word lose a few at
@@ -37,6 +41,53 @@ def ids_beyond(rows: np.ndarray, vocab_size: int, where: str, tokenizer: Path) -
         )
 
 
+# Tokenizers whose ids the project knows: a file with the same tokens under other ids round-trips any
+# text perfectly (the decode-encode check cannot see it), yet reads every row as other words.
+KNOWN_TOKENIZERS = {"GPT-NeoX-20B (Pythia's)": "pythia_tokenizer_config/20B_tokenizer.json"}
+
+
+def check_tokenizer_identity(prefix: Path, tokenizer: str | Path, tok: Any, *, where: str) -> None:
+    """Refuse ``tokenizer`` when (1) the data order beside ``prefix`` records the sha256 of the
+    tokenizer that made its rows and this one is another, or (2) it holds the tokens of a tokenizer
+    the project knows (GPT-NeoX-20B) under other ids, e.g. " he" and " she" exchanged."""
+    from debias.data.fetch import sha256_file
+
+    record = Path(prefix).parent / ORDER_META
+    if Path(prefix).name == ORDER_DATA and record.is_file():
+        try:
+            recorded = json.loads(record.read_text()).get("tokenizer_sha256")
+        except (OSError, ValueError):
+            recorded = None
+        if recorded and sha256_file(tokenizer) != recorded:
+            raise TokenizerMismatchError(
+                f"{where}: {record} records the tokenizer the rows were made with (sha256 {recorded[:12]}), and "
+                f"{tokenizer} is another (sha256 {sha256_file(tokenizer)[:12]}); pass that one (tokenizer=)")
+    vocab = tok.get_vocab(with_added_tokens=True)
+    for name, relpath in KNOWN_TOKENIZERS.items():
+        reference = _local_reference(relpath)
+        if reference is None:
+            continue
+        _, ref = read_tokenizer_file(reference)
+        known = ref.get_vocab(with_added_tokens=True)
+        if vocab.keys() != known.keys() or vocab == known:
+            continue
+        moved = sorted((t for t in known if vocab[t] != known[t]), key=lambda t: known[t])
+        shown = ", ".join(f"{t!r} is {vocab[t]}, not {known[t]}" for t in moved[:2])
+        raise TokenizerMismatchError(
+            f"{where}: {tokenizer} holds the tokens of {name} tokenizer under other ids ({len(moved)} moved: "
+            f"{shown}): it would read every row as other words; pass the tokenizer itself (tokenizer=neox-20b)")
+
+
+def _local_reference(relpath: str) -> Path | None:
+    """A known tokenizer's file when it is on this machine ($DEBIAS_DATA_DIR or the cache); never downloads."""
+    from debias.data.fetch import DataNotFoundError, resolve
+
+    try:
+        return resolve(relpath, download=False)
+    except (DataNotFoundError, OSError):
+        return None
+
+
 def check_tokenizer_fits(
     dataset: MMapIndexedDataset,
     start: int,
@@ -54,6 +105,7 @@ def check_tokenizer_fits(
         return 1.0
     picks = np.unique(np.linspace(start, stop - 1, min(sample_rows, stop - start)).astype(np.int64))
     _, tok = read_tokenizer_file(tokenizer)
+    check_tokenizer_identity(dataset.prefix, tokenizer, tok, where=where)
     kept = total = 0
     for r in picks.tolist():
         row = dataset.rows(r, r + 1)[0]

@@ -26,7 +26,13 @@ from typing import Any, Literal
 
 from debias.core.choices import choice, choice_problems, values
 from debias.core.errors import DebiasError
-from debias.core.processes import FolderBusyError, die_with_parent, folder_lock  # noqa: F401  (re-exported)
+from debias.core.processes import (  # noqa: F401  (FolderBusyError, die_with_parent, folder_lock: re-exported)
+    FolderBusyError,
+    children_die_with_me,
+    dead_workers_fail,
+    die_with_parent,
+    folder_lock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +175,8 @@ def run_pipeline(cfg: ExecutorConfig, executor: Any, what: str) -> None:
     finish. Local runs raise a task's own error; datatrove's Ray executor only logs it, and an
     executor whose dependency has unfinished tasks sleeps until they finish, which is never."""
     if cfg.kind != "ray":
-        executor.run()
+        with children_die_with_me(), dead_workers_fail(what):  # the pool's forked manager too; no endless wait
+            executor.run()
         return
     if executor.depends is not None and not executor.depends._launched:
         run_pipeline(cfg, executor.depends, what)
