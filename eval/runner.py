@@ -325,6 +325,9 @@ def _run_tasks(ckpt: Checkpoint, plans: list[TaskPlan], keys: list[str], cfg: Ev
     if lm.truncated:
         log.warning("%s: %d request(s) longer than the model's context (%d tokens) were cut from the left",
                     ckpt.name, lm.truncated, lm.max_length)
+    if lm.windowed:
+        log.warning("%s: %d continuation(s) longer than the model's context (%d tokens) were scored in windows "
+                    "of that length", ckpt.name, lm.windowed, lm.max_length)
     if out is None:
         raise RuntimeError(f"{ckpt.path}: lm-eval returned no results (not rank 0?)")
     out["config"] = {"model": "hf", "model_args": {"pretrained": ckpt.name}, "batch_size": cfg.batch_size,

@@ -27,8 +27,6 @@ from typing import Any
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from debias.core.errors import DebiasError
-
 log = logging.getLogger(__name__)
 
 Request = tuple[Any, list[int], list[int]]
@@ -45,16 +43,6 @@ def tokenizer_key(tokenizer: Any, prefix_token_id: int | None = None) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}\n{prefix_token_id}\n{special}\n{text}".encode()).hexdigest()
 
 
-class ContextTooShortError(DebiasError, ValueError):
-    """Some continuations to score are longer than the model's context: they cannot be scored."""
-
-    def __init__(self, context: int, longest: int, count: int, total: int) -> None:
-        super().__init__(
-            f"{count} of {total} texts to score are longer than the model's context of {context} tokens (the longest "
-            f"has {longest}); evaluate a model trained on longer rows (data.seq_length), raise eval.max_length "
-            "if the model's positions allow it, or leave out the tasks with long texts (eval.tasks.<task>.enabled=false)")
-
-
 class BucketLM(HFLM):
     """``HFLM`` with the scoring this module describes; everything else is lm-eval's."""
 
@@ -64,6 +52,7 @@ class BucketLM(HFLM):
         self._progress = progress
         self._bar: tqdm | None = None
         self.truncated = 0  # requests longer than the model's context, cut from the left
+        self.windowed = 0  # continuations longer than the model's context, scored in pieces (_in_windows)
 
     def bar(self, more: int) -> tqdm:
         """The checkpoint's one progress bar, over every scoring call lm-eval makes (loglikelihood,
@@ -109,10 +98,9 @@ class BucketLM(HFLM):
         # Each request as HFLM cuts it: the model's input (all but the last of the last max_length + 1
         # tokens) and its continuation's tokens. Requests with one input share one row: identical
         # requests, and the one-token answers of a multiple-choice context (HFLM's logits cache).
+        if any(len(cont) > self.max_length for _, _, cont in requests):
+            return self._in_windows(requests)
         rows: dict[tuple[int, ...], dict[tuple[int, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
-        too_long = [cont for _, _, cont in requests if len(cont) > self.max_length]
-        if too_long:
-            raise ContextTooShortError(self.max_length, max(map(len, too_long)), len(too_long), len(requests))
         for i, (_, context_enc, continuation_enc) in enumerate(requests):
             if not context_enc or not continuation_enc:
                 raise ValueError(f"request {i}: empty context or continuation")
@@ -148,6 +136,36 @@ class BucketLM(HFLM):
                     bar.update(len(rows[chunk[r]][cont]))
                 del logprobs
         return answers  # type: ignore[return-value]
+
+    def _in_windows(self, requests: list[Request]) -> list[tuple[float, bool]]:
+        """Requests whose continuation is longer than the model's context (a CrowS-Pairs sentence
+        for a model trained on 32-token rows, where lm-eval asserts): each such continuation is
+        scored in pieces of at most ``max_length`` tokens, every piece conditioned on the tokens
+        before it (the context and the earlier pieces, cut to the model's context from the left),
+        as lm-eval's rolling windows score a text. Its log-likelihood is the sum over the pieces,
+        and it is greedy when every piece is."""
+        pieces: list[Request] = []
+        owner: list[int] = []
+        for i, (key, context, continuation) in enumerate(requests):
+            if len(continuation) <= self.max_length:
+                pieces.append((key, context, continuation))
+                owner.append(i)
+                continue
+            self.windowed += 1
+            for start in range(0, len(continuation), self.max_length):
+                pieces.append((None, context + continuation[:start], continuation[start:start + self.max_length]))
+                owner.append(i)
+        scored = self._loglikelihood_tokens(pieces)
+        total = [0.0] * len(requests)
+        greedy = [True] * len(requests)
+        for i, (ll, best) in zip(owner, scored, strict=True):
+            total[i] += ll
+            greedy[i] = greedy[i] and best
+        answers = list(zip(total, greedy, strict=True))
+        for i, (key, _, continuation) in enumerate(requests):
+            if key is not None and len(continuation) > self.max_length:
+                self.cache_hook.add_partial("loglikelihood", key, answers[i])
+        return answers
 
     def _continuation_logits(self, inputs: Any, keep: int) -> Any:
         """Logits of the last ``keep`` positions of each row (all positions where the model's

@@ -264,3 +264,27 @@ def test_an_unwritable_results_folder_is_refused_before_scoring(run_dir: Path, t
     monkeypatch.setattr(runner, "_run_tasks", lambda *a, **k: pytest.fail("scored before the folder was checked"))
     with pytest.raises(runner.ResultsFolderError, match=r"the results cannot be written there .*eval\.cache_dir="):
         runner.evaluate_checkpoint(run_dir / "checkpoints" / "step50", cfg)
+
+
+def test_a_continuation_longer_than_the_context_is_scored_as_lm_evals_rolling_windows(
+        tmp_path: Path, tokenizer: Path) -> None:
+    """Our own 32-token runs failed on CrowS-Pairs (lm-eval asserts on a continuation longer than the
+    context). Such a continuation is scored in pieces of the context's length: from an empty context,
+    exactly lm-eval's own rolling windows over the same text."""
+    from lm_eval.api.instance import Instance
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from debias.eval.scoring import BucketLM
+    from debias.eval.testing import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "model", tokenizer, seed=3)
+    lm = BucketLM(pretrained=AutoModelForCausalLM.from_pretrained(str(ckpt)),
+                  tokenizer=AutoTokenizer.from_pretrained(str(ckpt)), batch_size=4, max_length=8)
+    text = "The nurse said that she would check on the patient again after the doctor had left the ward."
+    assert len(lm.tok_encode(text)) > 2 * 8
+    (ll, greedy), = lm.loglikelihood([Instance("loglikelihood", {}, ("", text), 0)])
+    (rolling,) = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)])
+    assert ll == pytest.approx(rolling, rel=1e-5) and ll < -len(lm.tok_encode(text))  # a random model: < -1 a token
+    assert lm.windowed == 1 and greedy is False
+    short = lm.loglikelihood([Instance("loglikelihood", {}, ("The nurse", " said"), 0)])
+    assert lm.windowed == 1 and len(short) == 1  # a short one is scored as before
