@@ -23,7 +23,12 @@ import torch
 
 from debias.core import atomic
 from debias.core.config_errors import ConfigError
-from debias.data.indexed import IndexedDatasetError, MMapIndexedDataset, write_indexed_dataset
+from debias.data.indexed import (
+    CODES,
+    IndexedDatasetError,
+    MMapIndexedDataset,
+    write_indexed_dataset,
+)
 from debias.eval.testing import make_checkpoint, train_small_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,6 +236,16 @@ def test_a_valid_but_wrong_dtype_code_names_the_dtypes(tmp_path: Path) -> None:
     _patch(prefix.with_suffix(".idx"), 17, bytes([4]))  # int32
     with pytest.raises(IndexedDatasetError, match=r"dtype code 4 says int32 \(4-byte tokens\), but the pointers "
                                                   r"step by 2-byte tokens \(int16, uint16\)"):
+        MMapIndexedDataset(prefix)
+
+
+def test_a_float_dtype_code_over_int_data_is_named(tmp_path: Path) -> None:
+    """float32 is as wide as int32: the pointers agree, and the ids were read as floats until a
+    far-away TypeError ('float' object cannot be interpreted as an integer) without a file."""
+    prefix = write_indexed_dataset(tmp_path / "ds", [np.arange(10), np.arange(5)], dtype=np.int32)
+    _patch(prefix.with_suffix(".idx"), 17, bytes([CODES[np.dtype(np.float32)]]))
+    with pytest.raises(IndexedDatasetError, match=r"\.idx: the header's dtype code \d+ says float32, but token ids "
+                                                  r"are integers"):
         MMapIndexedDataset(prefix)
 
 

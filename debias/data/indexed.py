@@ -151,6 +151,15 @@ class MMapIndexedDataset:
                 f"unknown dtype code {code} (known: {sorted(DTYPES)})",
                 "The header is corrupt or from an incompatible writer; rebuild the dataset",
             )
+        if np.dtype(DTYPES[code]).kind not in "iu":
+            # float32 is as wide as int32, so the pointers cannot tell them apart; ids read as floats
+            # failed far away with "TypeError: 'float' object cannot be interpreted as an integer"
+            raise self._fail(
+                path,
+                f"the header's dtype code {code} says {np.dtype(DTYPES[code])}, but token ids are integers",
+                "The dtype code in the header is wrong: rebuild the index with the dtype the .bin was "
+                "written in (Pythia's files are uint16, code 8; int32 is code 4)",
+            )
         expected = HEADER.size + 4 * n + 8 * n + 8 * d
         if size != expected:
             raise self._fail(
