@@ -141,3 +141,74 @@ def test_command_line_end_to_end(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert bad.returncode == 2 and "overwrite=true" in bad.stderr
+
+
+# -- issue 24, item 13: bounded memory, the same output ------------------------------------------
+def _novel_as_one_line(data_dir: Path, chars: int) -> str:
+    text = (data_dir / "gutenberg_corpus" / "heldout" / "pg1661.txt").read_text(encoding="utf-8")
+    return " ".join(text.split())[:chars] + "\n"
+
+
+def test_a_one_line_file_is_swapped_in_bounded_pieces_with_the_same_output(tmp_path: Path, fem: PronounSwapper,
+                                                                           data_dir: Path) -> None:
+    """A 200 MB file of one line took 4.4 GB: it was one piece. Now no piece passes the limit, each
+    cut lies outside every tagging window, and the output is the whole text's, character for character."""
+    from tqdm import tqdm
+
+    from debias.swap.pieces import paragraphs
+
+    text = _novel_as_one_line(data_dir, 120_000)
+    path = tmp_path / "one-line.txt"
+    path.write_text(text, encoding="utf-8")
+    with tqdm(disable=True) as bar:
+        pieces = list(paragraphs(path, bar, fem, limit=4_000))
+    assert "".join(pieces) == text and len(pieces) >= 30
+    assert max(map(len, pieces)) <= 4_000
+    whole = fem.swap(text)
+    assert whole != text  # the novel's pronouns were swapped
+    assert "".join(fem.swap_batch(pieces)) == whole
+
+
+def test_blocks_never_split_a_character(tmp_path: Path) -> None:
+    from tqdm import tqdm
+
+    from debias.swap.pieces import lines
+
+    text = ("é" * 7 + "漢字" + " ") * 50 + "\nsecond line\n"
+    path = tmp_path / "utf8.txt"
+    path.write_text(text, encoding="utf-8")
+    with tqdm(disable=True) as bar:
+        blocks = list(lines(path, bar, block=16))
+    assert "".join(t for _, t, _ in blocks) == text
+    assert all(len(t.encode("utf-8")) <= 16 + 3 for _, t, _ in blocks)
+    assert [n for n, _, whole in blocks if whole] == [1, 2]
+
+
+def test_batches_are_bounded_by_characters_as_well_as_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    from debias.swap import cli
+
+    monkeypatch.setattr(cli, "MAX_BATCH_CHARS", 10)
+    assert [len(b) for b in cli._batches(iter(["aaaa"] * 7), 256)] == [2, 2, 2, 1]
+    assert [len(b) for b in cli._batches(iter(["a" * 30, "b"]), 256)] == [1, 1]  # one over the limit alone
+    assert [len(b) for b in cli._batches(iter(["a"] * 5), 2)] == [2, 2, 1]
+
+
+def test_a_cut_is_never_inside_a_tagging_window(tmp_path: Path, fem: PronounSwapper) -> None:
+    """Cut at the last space before the limit, 'was his | book' would tag 'his' without the word after
+    it and write 'hers'; the cut moves before the window, and the output is the whole text's."""
+    from tqdm import tqdm
+
+    from debias.swap.pieces import paragraphs
+
+    limit, tail = 400, "and the choice was his "
+    filler = "The rain fell on the quiet town all day long. "
+    head = (filler * 20)[: limit - len(tail)]
+    head = head[: head.rfind(" ") + 1].ljust(limit - len(tail))
+    text = head + tail + "book to keep. " + filler * 5 + "\n"
+    path = tmp_path / "edge.txt"
+    path.write_text(text, encoding="utf-8")
+    with tqdm(disable=True) as bar:
+        pieces = list(paragraphs(path, bar, fem, limit=limit))
+    assert len(pieces) == 2 and not pieces[0].endswith("his ")  # the last space before the limit was refused
+    assert "".join(fem.swap_batch(pieces)) == fem.swap(text)
+    assert "was her book" in fem.swap(text)

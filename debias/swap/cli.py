@@ -32,19 +32,16 @@ from debias.core.conf_dir import CONF_DIR
 from debias.core.config_errors import ConfigError, Problems, output_problems
 from debias.core.config_keys import unknown_keys
 from debias.core.contracts import empty_counts, merge_counts
-from debias.core.errors import DebiasError, exits_on_error
+from debias.core.errors import exits_on_error
 from debias.core.input_errors import json_field_problem
+from debias.swap.pieces import SwapFileError, lines, paragraphs
 
 log = logging.getLogger(__name__)
 
 Format = Literal["auto", "txt", "jsonl"]  # how the input file is read
 FORMATS = values(Format)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-MAX_CHUNK_CHARS = 1 << 20  # a paragraph longer than this is cut at a line end
-
-
-class SwapFileError(DebiasError, ValueError):
-    """An input file that cannot be swapped as it is (not UTF-8, a malformed JSONL line ...)."""
+MAX_BATCH_CHARS = 1 << 20  # characters in one batch for the swapper, at most (with batch_size texts at most)
 
 
 @dataclass
@@ -116,37 +113,9 @@ def _writable(path: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
-def _lines(path: Path, bar: tqdm) -> Iterator[tuple[int, str]]:
-    """(line number, decoded line with its line ending); SwapFileError on bytes that are not UTF-8."""
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            bar.update(len(raw))
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise SwapFileError(
-                    f"{path}: line {number} is not UTF-8 (byte {raw[err.start]:#04x} at column "
-                    f"{err.start + 1}); convert the file first, e.g. `iconv -f cp1252 -t utf-8 {path}`"
-                ) from None
-
-
-def _paragraphs(path: Path, bar: tqdm) -> Iterator[str]:
-    """The file's text in pieces that end after a blank line (or MAX_CHUNK_CHARS)."""
-    parts: list[str] = []
-    size = 0
-    for _, line in _lines(path, bar):
-        parts.append(line)
-        size += len(line)
-        if (not line.strip() and len(parts) > 1) or size >= MAX_CHUNK_CHARS:
-            yield "".join(parts)
-            parts, size = [], 0
-    if parts:
-        yield "".join(parts)
-
-
 def _documents(path: Path, text_field: str, bar: tqdm) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
     """(line ending, JSON object or None for a blank line, text) per line of a JSONL file."""
-    for number, line in _lines(path, bar):
+    for number, line in _whole_lines(path, bar):
         body = line.rstrip("\r\n")
         ending = line[len(body) :]
         if not body.strip():
@@ -172,13 +141,31 @@ def _documents(path: Path, text_field: str, bar: tqdm) -> Iterator[tuple[str, di
         yield ending, doc, doc[text_field]
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+def _whole_lines(path: Path, bar: tqdm) -> Iterator[tuple[int, str]]:
+    """(line number, the whole line with its ending): a JSON object cannot be parsed in pieces."""
+    parts: list[str] = []
+    for number, text, whole in lines(path, bar):
+        parts.append(text)
+        if whole:
+            yield number, "".join(parts)
+            parts = []
+
+
+def _batches(items: Iterator[Any], size: int, chars: Any = len) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size`` items and ``MAX_BATCH_CHARS`` characters (``chars``
+    of an item), an item over that alone in a list of its own: memory bounded by the text, not the count."""
     batch: list[Any] = []
+    held = 0
     for item in items:
+        n = chars(item)
+        if batch and held + n > MAX_BATCH_CHARS:
+            yield batch
+            batch, held = [], 0
         batch.append(item)
+        held += n
         if len(batch) >= size:
             yield batch
-            batch = []
+            batch, held = [], 0
     if batch:
         yield batch
 
@@ -203,7 +190,7 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
     bar = tqdm(total=src.stat().st_size, unit="B", unit_scale=True, desc=f"swap {src.name}")
     with bar, atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
         if fmt == "jsonl":
-            for batch in _batches(_documents(src, cfg.text_field, bar), cfg.swap.batch_size):
+            for batch in _batches(_documents(src, cfg.text_field, bar), cfg.swap.batch_size, lambda d: len(d[2])):
                 swapped = iter(swapper.swap_batch([text for _, doc, text in batch if doc is not None]))
                 merge_counts(counts, swapper.counts)
                 for ending, doc, _ in batch:
@@ -213,7 +200,7 @@ def swap_file(cfg: SwapFileConfig, swapper: Any = None) -> dict[str, Any]:
                         out.write(json.dumps(doc, ensure_ascii=False))
                     out.write(ending)
         else:
-            for batch in _batches(_paragraphs(src, bar), cfg.swap.batch_size):
+            for batch in _batches(paragraphs(src, bar, swapper), cfg.swap.batch_size):
                 out.write("".join(swapper.swap_batch(batch)))
                 merge_counts(counts, swapper.counts)
             documents = 1
