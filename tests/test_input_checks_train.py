@@ -180,3 +180,22 @@ def test_a_full_disk_stops_the_command_naming_the_file(tmp_path: Path) -> None:
         assert list(tmp_path.rglob(".*.tmp")) == []
         rc, out = train(name, limited=False)  # space again: the same command, no overwrite=true needed
         assert rc == 0, out[-3000:]
+
+
+def test_a_bin_source_with_a_pickle_payload_is_one_error_and_never_runs(root: Path, baseline: Path) -> None:
+    """It was torch's traceback suggesting weights_only=False; an honest .bin source still trains."""
+    from debias.eval.testing import as_bin_shards
+    from debias.train.plan import make_plan
+
+    start = make_plan(cfg_for(root, "intervention=tail21")).start_step
+    honest = as_bin_shards(baseline / "checkpoints" / f"step{start}", root / "bin-honest")
+    evil = as_bin_shards(baseline / "checkpoints" / f"step{start}", root / "bin-evil")
+    marker = root / "pwned-bin"
+    shard = evil / "pytorch_model-00001-of-00002.bin"
+    torch.save({**torch.load(shard, weights_only=True), "payload": _Payload(marker)}, shard)
+    with pytest.raises(ValueError) as info:
+        run(cfg_for(root, "intervention=tail21", "name=from-evil-bin", f"source.path={evil}"))
+    assert not marker.exists(), "reading the .bin ran its pickle's code"
+    assert type(info.value).__name__ == "InputError"
+    assert f"{evil}: a .bin weight file holds objects other than tensors" in str(info.value)
+    assert run(cfg_for(root, "intervention=tail21", "name=from-honest-bin", f"source.path={honest}")).completed

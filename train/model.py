@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from transformers.utils import logging as hf_logging
 
 from debias.core.contracts import CHECKPOINTS, RUN_RECORD, step_dirs, step_name
 from debias.core.errors import DebiasError
+from debias.core.input_errors import InputError
 from debias.core.weights import check_finite, check_shapes, expected_shapes
 from debias.train.config import ModelConfig, SourceConfig
 
@@ -176,6 +178,11 @@ def load_pretrained(source: SourceConfig, cfg: ModelConfig, start_step: int) -> 
     hf_logging.disable_progress_bar()
     try:
         model = GPTNeoXForCausalLM.from_pretrained(target, **kwargs)
+    except pickle.UnpicklingError as exc:  # a .bin read with weights_only=True holds more than tensors
+        raise InputError(
+            where, "a .bin weight file holds objects other than tensors (its pickle would run code when read), so "
+                   "it was not read",
+            "get the weights as model.safetensors, or from a source you trust, and pass that folder") from exc
     finally:
         if bars:
             hf_logging.enable_progress_bar()
