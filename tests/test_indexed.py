@@ -71,12 +71,16 @@ def test_written_files_follow_the_design_layout_literally(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("code", sorted(DTYPES))
-def test_every_dtype_code_round_trips(tmp_path: Path, code: int) -> None:
+def test_every_integer_dtype_code_round_trips_and_a_float_one_is_refused(tmp_path: Path, code: int) -> None:
     rows = np.arange(12).reshape(3, 4).astype(DTYPES[code])
     write_indexed_dataset(tmp_path / "ds", rows, dtype=DTYPES[code])
+    assert literal_read(tmp_path / "ds")[0] == DTYPES[code]
+    if DTYPES[code].kind == "f":  # token ids are integers: a float code is a wrong header (issue 24)
+        with pytest.raises(IndexedDatasetError, match=f"dtype code {code} says {DTYPES[code]}, but token ids"):
+            MMapIndexedDataset(tmp_path / "ds")
+        return
     ds = MMapIndexedDataset(tmp_path / "ds")
     np.testing.assert_array_equal(ds.rows(0, 3), rows)
-    assert literal_read(tmp_path / "ds")[0] == DTYPES[code]
 
 
 def test_a_literally_written_pythia_style_file_opens(tmp_path: Path) -> None:
