@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from debias.core.config_keys import dataclass_of
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 HELP_FLAGS = ("--help", "-h")
@@ -49,18 +51,10 @@ def field_doc(schema: type, dotted: str) -> str:
     cls: type | None = schema
     *parents, last = dotted.split(".")
     for name in parents:
-        cls = _field_dataclass(cls, name) if cls is not None else None
+        cls = dataclass_of(typing.get_type_hints(cls).get(name)) if cls is not None else None
     if cls is None:
         return ""
     return _comments(cls).get(last, "")
-
-
-def _field_dataclass(cls: type, name: str) -> type | None:
-    hint = typing.get_type_hints(cls).get(name)
-    for candidate in (hint, *typing.get_args(hint)):
-        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
-            return candidate
-    return None
 
 
 @functools.cache

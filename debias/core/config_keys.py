@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 
-def _dataclass_of(hint: Any) -> type | None:
+def dataclass_of(hint: Any) -> type | None:
     """The dataclass a field's type names (``X`` or ``X | None``), else None."""
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return hint
@@ -45,7 +45,7 @@ def unknown_keys(cfg: DictConfig | dict, schema: type, prefix: str = "") -> list
                     else f"{prefix.rstrip('.') or 'the top level'} has no field {key!r}")
             out.append(f"{where}: not a key of the config ({hint}); fix or remove the override")
             continue
-        sub = _dataclass_of(hints.get(key))
+        sub = dataclass_of(hints.get(key))
         if sub is None:
             continue
         value = cfg._get_node(key) if isinstance(cfg, DictConfig) else cfg[key]
