@@ -20,6 +20,8 @@ from debias.train.plan import to_train_config
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 DEEPSPEED = sorted(p.stem for p in (CONF_DIR / "deepspeed").glob("*.yaml"))
+# the PolyPythias presets: ten-seed studies (composed by their own test, not one by one below)
+POLYPYTHIAS = [f"polypythia-{size}-tail{tail}" for size in ("14m", "31m", "70m", "160m", "410m") for tail in (7, 21)]
 
 # Parameter counts of the released Pythia checkpoints (embeddings included).
 PYTHIA_PARAMETERS = {
@@ -75,7 +77,7 @@ STUDIES = sorted(name for name in EXPERIMENTS if study_keys([f"+experiment={name
 
 
 def test_the_suites_are_the_studies() -> None:
-    assert STUDIES == ["gutenberg-suite", "mini-quick", "mini-suite"]
+    assert STUDIES == sorted(["gutenberg-suite", "mini-quick", "mini-suite", "polypythia", *POLYPYTHIAS])
 
 
 def test_a_study_composed_as_one_run_is_refused_with_the_study_command() -> None:
@@ -91,7 +93,7 @@ def test_a_study_composed_as_one_run_is_refused_with_the_study_command() -> None
         compose(["mode=study", "eval=quick"])
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e not in POLYPYTHIAS])
 def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
     if name in STUDIES:
         from debias.study.run import compose_study, plan_study, to_study_config
@@ -99,8 +101,9 @@ def test_every_experiment_composes(name: str, tmp_path: Path) -> None:
         overrides = [f"+experiment={name}", f"runs_root={tmp_path}"]
         study = to_study_config(compose_study(overrides))
         runs = plan_study(study, overrides)
-        assert len(runs) == len(study.study.seeds) * (1 + len(study.study.arms))
-        for seed in study.study.seeds:  # each seed's baseline could start now; its arms wait for it
+        baselines = 1 if study.trains_baselines else 0  # a released model is its own baseline
+        assert len(runs) == len(study.study.seeds) * (baselines + len(study.study.arms))
+        for seed in study.study.seeds if baselines else ():  # each seed's baseline could start now
             plan = make_plan(runs[(seed, "none")])
             assert plan.mode == "pretrain" and plan.cfg.seed == seed
         return
@@ -358,3 +361,34 @@ def test_the_op_build_is_said_once_where_it_happens_and_the_cache_is_this_enviro
     with caplog.at_level(logging.WARNING, logger="debias.train.engine"):
         engine._say_if_shm_op_builds()
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize("name", POLYPYTHIAS)
+def test_polypythia_presets_name_each_seeds_repository_and_data_order(name: str, tmp_path: Path) -> None:
+    """Ten runs of a size, each arm of each seed resumed from that seed's released model (and, from 70m
+    up, GPT-NeoX's optimizer state of it), reading that seed's data order. Every run of the base
+    preset (160m) is composed by test_every_experiment_composes; here, to keep the suite quick, the
+    original and two PolyPythias seeds of each size, intervention arm only."""
+    from debias.study.run import compose_study, plan_study, seed_sources, to_study_config
+
+    size, tail = name.split("-")[1], name.rsplit("tail", 1)[1]
+    overrides = [f"+experiment={name}", f"runs_root={tmp_path}", "data.indexed_path=/pile/idxmaps/document",
+                 "data.index_maps_root=/pile/seeds"]
+    study = to_study_config(compose_study(overrides))
+    assert study.study.seeds == list(range(10)) and study.study.arms == [f"tail{tail}", f"control{tail}"]
+    assert not study.trains_baselines
+    overrides += ["study.seeds=[0,3,9]", f"study.arms=[tail{tail}]"]
+    runs = plan_study(to_study_config(compose_study(overrides)), overrides)
+    assert sorted(runs) == [(0, f"tail{tail}"), (3, f"tail{tail}"), (9, f"tail{tail}")]
+    for (seed, arm), run in runs.items():
+        repo = f"EleutherAI/pythia-{size}" + (f"-seed{seed}" if seed else "")
+        assert run.seed == seed and run.source.hub == repo and run.model.name == f"pythia-{size}"
+        assert run.data.index_maps_dir(seed) == Path(f"/pile/seeds/seed{seed}") and run.data.source == "index_maps"
+        assert run.schedule.total_steps == 143_000 and run.data.rows_per_step == 1024
+        assert run.source.optimizer == ("fresh" if size in ("14m", "31m") else "neox")
+        if run.source.optimizer == "neox":
+            assert run.source.neox_location() == f"EleutherAI/neox-ckpt-pythia-{size}" + (f"-seed{seed}" if seed else "")
+        assert run.save.start_checkpoint and not run.problems()
+    lines = seed_sources(runs)
+    assert len(lines) == 3 and lines[1].startswith(f"seed 3: EleutherAI/pythia-{size}-seed3")
+    assert lines[1].endswith("data order /pile/seeds/seed3")

@@ -28,7 +28,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 Device = Literal["cpu", "gpu"]
 Mode = Literal["auto", "pretrain", "resume"]
 ResumePolicy = Literal["never", "auto"]
-OptimizerState = Literal["fresh", "loaded", "auto"]
+OptimizerState = Literal["fresh", "loaded", "auto", "neox"]
 TailCheck = Literal["sample", "full"]  # train.tail_check
 
 ATTN_IMPLEMENTATIONS = values(AttnImplementation)
@@ -194,7 +194,9 @@ class SourceConfig:
 
     ``optimizer``: ``fresh`` (the study's default for both arms, as hub checkpoints force),
     ``loaded`` (from the DeepSpeed checkpoint ``step<start>`` in ``deepspeed_dir``, default the
-    run directory's ``deepspeed/``; an error when there is none) or ``auto`` (loaded when present).
+    run directory's ``deepspeed/``; an error when there is none), ``auto`` (loaded when present)
+    or ``neox`` (weights and Adam state of GPT-NeoX's raw training checkpoint ``neox`` at
+    ``step<start>``: ``debias.train.neox_checkpoint``; needs ZeRO stage 1 or 2).
     """
 
     # a Hugging Face directory (or a run directory: its checkpoints/step<start>) to start from
@@ -202,14 +204,30 @@ class SourceConfig:
     hub: str | None = None  # instead of path: a hub repository, e.g. EleutherAI/pythia-410m-deduped
     revision: str | None = None  # the hub revision; None: step<start>
     cache_dir: str | None = None  # where hub downloads go; None: the Hugging Face cache
-    optimizer: str = choice(OptimizerState, "fresh")  # an OptimizerState: fresh, loaded, auto
+    optimizer: str = choice(OptimizerState, "fresh")  # an OptimizerState: fresh, loaded, auto, neox
+    # optimizer=neox: a GPT-NeoX raw checkpoint, a folder of one step's files or a hub repository
+    # (branch step<start>); None: EleutherAI/neox-ckpt-<model> of source.hub
+    neox: str | None = None
     # DeepSpeed checkpoints for optimizer=loaded/auto; None: <run dir>/deepspeed
     deepspeed_dir: str | None = None
+
+    def neox_location(self) -> str | None:
+        """The GPT-NeoX checkpoint of ``optimizer=neox``: ``neox``, else the raw-checkpoint repository
+        EleutherAI publishes beside ``hub`` (EleutherAI/pythia-160m-seed3 -> EleutherAI/neox-ckpt-pythia-160m-seed3)."""
+        if self.neox:
+            return self.neox
+        if self.hub:
+            owner, _, name = self.hub.rpartition("/")
+            return f"{owner}/neox-ckpt-{name}" if owner else f"neox-ckpt-{name}"
+        return None
 
     def problems(self) -> list[str]:
         out = choice_problems(self, "source")
         if self.path and self.hub:
             out.append("give source.path or source.hub, not both")
+        if self.optimizer == "neox" and not (self.neox or self.hub):
+            out.append("source.optimizer=neox needs source.neox (a GPT-NeoX raw checkpoint: a folder or a hub "
+                       "repository such as EleutherAI/neox-ckpt-pythia-410m-deduped) or source.hub to derive it from")
         if self.hub and self.optimizer == "loaded" and not self.deepspeed_dir:
             out.append("source.optimizer=loaded with source.hub needs source.deepspeed_dir: hub checkpoints hold "
                        "weights only")
@@ -296,6 +314,9 @@ class TrainConfig:
             out.append(f"rewrite_workers={self.rewrite_workers} must be positive")
         if self.log_every < 1:
             out.append(f"log_every={self.log_every} must be positive")
+        if self.source.optimizer == "neox" and self.deepspeed.zero_stage not in (1, 2):
+            out.append(f"source.optimizer=neox puts GPT-NeoX's state into ZeRO's partitions: use deepspeed.zero_stage "
+                       f"1 or 2, not {self.deepspeed.zero_stage}")
         # intervention and schedule are checked together by debias.rewrite.intervention (train.plan)
         for part in (self.model, self.data, self.deepspeed, self.optim, self.source, self.save, self.logging):
             out.extend(part.problems())

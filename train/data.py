@@ -101,7 +101,9 @@ def prepare(plan: Plan) -> TrainingData:
     from debias.data.corpus import run_data_order
 
     cfg = plan.cfg
-    prefix, tokenizer = run_data_order(cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress)
+    # a data order published in pieces (parquet chunks, index maps) is read for this run's steps only
+    prefix, tokenizer = run_data_order(cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress,
+                                       steps=(plan.start_step, plan.end_step), workers=cfg.rewrite_workers)
     problems: list[str] = []
     meta_path = prefix.parent / "data_order.json"
     if meta_path.is_file():
@@ -110,9 +112,10 @@ def prepare(plan: Plan) -> TrainingData:
             problems.append(f"{meta_path}: the data order's tokenizer has {vocab} tokens, more than "
                             f"model.vocab_size={cfg.model.vocab_size}; raise model.vocab_size or data.vocab_size")
     order = DataOrder(prefix, cfg.data.rows_per_step, cfg.data.row_length, vocab_size=cfg.model.vocab_size)
-    if order.num_steps < plan.end_step:
-        problems.append(f"{prefix}: the data order holds {order.num_steps} steps of {cfg.data.rows_per_step} rows, "
-                        f"fewer than the {plan.end_step} this run needs; build a larger one or shorten the schedule")
+    if order.end_step < plan.end_step or order.first_step > plan.start_step:
+        problems.append(f"{prefix}: the data order holds steps {order.first_step}..{order.last_step} of "
+                        f"{cfg.data.rows_per_step} rows, not all of the steps {plan.start_step}..{plan.end_step - 1} "
+                        "this run needs; build a larger one or shorten the schedule")
 
     tail = tail_dir = record = None
     if plan.arm in ("intervention", "control"):

@@ -84,6 +84,11 @@ def _check_source(cfg: TrainConfig, start: int, problems: Problems) -> Path | No
     from debias.train.model import hf_dir
 
     source = cfg.source
+    if source.optimizer == "neox":  # weights and optimizer state both come from GPT-NeoX's checkpoint
+        location = source.neox_location()
+        if location and (location.startswith((".", "/")) or location.count("/") != 1) and not Path(location).is_dir():
+            problems.add(f"source.neox={location} is neither a folder nor a hub repository (owner/name)")
+        return None
     path = source.path or (None if source.hub else cfg.baseline_run)
     if source.hub:
         if source.revision is None:

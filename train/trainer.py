@@ -33,6 +33,13 @@ from debias.train.data import TrainingData, prepare
 from debias.train.launch import export_placement, rank_guard
 from debias.train.lr import pythia_lr
 from debias.train.model import build_model, load_pretrained
+from debias.train.neox_checkpoint import (
+    NeoxCheckpointError,
+    apply_to_engine,
+    check_matches,
+    neox_folder,
+    read_neox_checkpoint,
+)
 from debias.train.plan import Plan, deepspeed_source, make_plan
 from debias.train.rundir import (
     MetricsLog,
@@ -75,7 +82,8 @@ def _resumed_from(plan: Plan, where: str | None, optimizer: str) -> dict[str, An
     if plan.mode != "resume":
         return None
     src = plan.cfg.source
-    origin: dict[str, Any] = {"hub": src.hub} if src.hub else {"path": str(plan.source_path)}
+    origin: dict[str, Any] = ({"hub": src.hub} if src.hub else
+                              {"path": where} if optimizer == "neox" else {"path": str(plan.source_path)})
     revision = (src.revision or step_name(plan.start_step)) if src.hub else None
     return {**origin, "revision": revision, "step": plan.start_step, "optimizer": optimizer, "loaded_from": where}
 
@@ -127,7 +135,17 @@ class _Run:
         plan, cfg = self.plan, self.plan.cfg
         torch.manual_seed(cfg.seed)
         where, optimizer = None, "fresh"
-        if self.restart.step is not None or plan.mode == "pretrain":
+        neox = None
+        if self.restart.step is None and plan.mode == "resume" and cfg.source.optimizer == "neox":
+            neox = read_neox_checkpoint(self.neox_step_folder(), cfg.model.num_layers)
+            if neox.iteration != plan.start_step:
+                raise NeoxCheckpointError(neox.folder, f"is GPT-NeoX's checkpoint of step {neox.iteration}, but this run "
+                                              f"starts at step {plan.start_step}",
+                                 f"give the checkpoint of step {plan.start_step} (branch step{plan.start_step})")
+            model = build_model(cfg.model, cfg.seed)
+            check_matches(neox, model, cfg.model.name)
+            where = str(neox.folder)
+        elif self.restart.step is not None or plan.mode == "pretrain":
             model = build_model(cfg.model, cfg.seed)
         else:
             model, where = load_pretrained(plan.source, cfg.model, plan.start_step)
@@ -151,7 +169,10 @@ class _Run:
             if plan.mode == "resume":
                 ds_src = deepspeed_source(cfg, plan.source_path)
                 tag_dir = ds_src / step_name(plan.start_step) if ds_src else None
-                if cfg.source.optimizer in ("loaded", "auto") and tag_dir is not None and tag_dir.is_dir():
+                if neox is not None:
+                    apply_to_engine(self.engine, neox)
+                    optimizer = "neox"
+                elif cfg.source.optimizer in ("loaded", "auto") and tag_dir is not None and tag_dir.is_dir():
                     ds.load_checkpoint(self.engine, ds_src, plan.start_step)
                     self.refuse_non_finite_state(tag_dir)
                     optimizer, where = "loaded", str(tag_dir)
@@ -159,6 +180,8 @@ class _Run:
                 else:
                     log.info("optimizer state: fresh AdamW moments (weights only from %s)", where)
             resumed = _resumed_from(plan, where, optimizer)
+            if neox is not None and resumed is not None:
+                resumed["neox"] = {"location": cfg.source.neox_location(), **neox.record()}
         self.info = {
             "name": cfg.name, "arm": plan.arm, "model": cfg.model.name, "seed": cfg.seed,
             "start_step": plan.start_step, "end_step": plan.end_step, "total_steps": plan.total_steps,
@@ -184,6 +207,12 @@ class _Run:
         self.metrics = MetricsLog(self.run_dir / "log.jsonl", keep_before=self.first_step) if self.is_main else None
         self.curves = open_curves(cfg.logging, self.run_dir, cfg.name, f"{cfg.model.name}-{cfg.data.name}",
                                   self.info["created"]) if self.is_main else None
+
+    def neox_step_folder(self) -> Path:
+        """The folder of GPT-NeoX's checkpoint of the start step (downloaded when it names a hub repository)."""
+        src = self.plan.cfg.source
+        revision = src.revision or step_name(self.plan.start_step)
+        return neox_folder(str(src.neox_location()), revision, src.cache_dir)
 
     def refuse_non_finite_state(self, tag_dir: Path) -> None:
         """A DeepSpeed checkpoint whose weights hold NaN or infinity is refused where it is loaded:

@@ -336,6 +336,57 @@ def read_manifest(folder: str | os.PathLike) -> RewriteManifest | None:
     return RewriteManifest.read(path) if path.is_file() else None
 
 
+# -- <prefix>.steps.json (a data order's rows for a range of steps) ---------------------------
+STEPS_SUFFIX = ".steps.json"  # beside a step range's .bin/.idx: <prefix>.steps.json
+STEPS_FIX = "build the step range again (delete its folder and rerun the command that built it)"
+STEP_SOURCES = ("parquet", "index_maps")
+
+
+def steps_record_path(prefix: str | os.PathLike) -> Path:
+    """Where the record of a step range with Megatron prefix ``prefix`` lives."""
+    return Path(f"{os.fspath(prefix)}{STEPS_SUFFIX}")
+
+
+@dataclass(frozen=True)
+class StepRangeRecord(_Record):
+    """``<prefix>.steps.json``: a Megatron .bin/.idx that holds only the rows of steps
+    ``first_step..end_step-1`` of a data order, and where they were read from (``kind``: parquet
+    chunks or GPT-NeoX index maps; ``files``: what was read, with the steps each gave). Written last by
+    ``debias.data.step_range``; read by ``DataOrder``, which then answers for those step numbers."""
+
+    FIX: ClassVar[str] = STEPS_FIX
+    kind: str
+    source: str
+    first_step: int
+    end_step: int
+    rows_per_step: int
+    row_length: int
+    rows_sha256: str
+    files: tuple[Mapping[str, Any], ...] = ()
+    doc: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], where: str | os.PathLike = STEPS_SUFFIX) -> StepRangeRecord:
+        where, fix = os.fspath(where), STEPS_FIX
+        kind = _check(doc, "kind", STR, where, fix)
+        if kind not in STEP_SOURCES:
+            raise RecordError(where, f"'kind' is {kind!r}, not one of {', '.join(STEP_SOURCES)}", fix)
+        ints = {k: _check(doc, k, INT, where, fix) for k in ("first_step", "end_step", "rows_per_step", "row_length")}
+        if not 0 <= ints["first_step"] < ints["end_step"] or ints["rows_per_step"] < 1 or ints["row_length"] < 1:
+            raise RecordError(where, f"holds no usable steps ({ints})", fix)
+        files = _check(doc, "files", (list,), where, fix, required=False) or []
+        if not all(isinstance(f, dict) for f in files):
+            raise RecordError(where, "'files' holds something other than objects", fix)
+        return cls(kind=kind, source=_check(doc, "source", STR, where, fix), **ints,
+                   rows_sha256=_check(doc, "rows_sha256", STR, where, fix), files=tuple(files), doc=dict(doc))
+
+
+def read_steps_record(prefix: str | os.PathLike) -> StepRangeRecord | None:
+    """The step-range record beside ``prefix``; None for a whole data order (it has none)."""
+    path = steps_record_path(prefix)
+    return StepRangeRecord.read(path) if path.is_file() else None
+
+
 # -- control.json ------------------------------------------------------------------------------
 CONTROL_FIX = "the run directory was not written by `python -m debias.train` or was edited; rerun the control run"
 

@@ -217,12 +217,52 @@ def run_data_order(
     out_dir: str | os.PathLike = "data_orders",
     *,
     progress: bool = True,
+    steps: tuple[int, int] | None = None,
+    workers: int = 1,
 ) -> tuple[Path, Path]:
     """The data order that pretraining seed ``seed`` reads over ``schedule``: shuffled with
     ``data.shuffle_seed + seed`` and long enough for every step. Training and ``debias-rewrite``
-    both ask here, so a tail rewritten by either is the tail the other would read."""
+    both ask here, so a tail rewritten by either is the tail the other would read.
+
+    A source published in pieces (``parquet``, ``index_maps``: ``debias.data.step_range``) gives only
+    ``steps`` (first, end): the steps of a resumed run; ``index_maps`` reads seed ``seed``'s maps."""
+    if data_cfg.source in ("parquet", "index_maps"):
+        return step_range_order(data_cfg, seed, out_dir, steps, progress=progress, workers=workers)
     return prepare_data_order(data_cfg, None, out_dir, seed=data_cfg.shuffle_seed + seed,
                               min_steps=schedule.total_steps, progress=progress)
+
+
+def step_range_order(data_cfg: DataConfig, seed: int, out_dir: str | os.PathLike, steps: tuple[int, int] | None,
+                     *, progress: bool = True, workers: int = 1) -> tuple[Path, Path]:
+    """The rows of ``steps`` of a data order published in pieces, read once into ``out_dir``."""
+    from debias.core.config_errors import ConfigError
+    from debias.data.step_range import ROWS, folder_for
+
+    if problems := data_cfg.problems():
+        raise ConfigError(problems, where="data config")
+    if steps is None:
+        raise ConfigError([f"data.source={data_cfg.source} holds only the steps a resumed run reads: pretraining "
+                           "and a whole data order need data.source=indexed"], where="data config")
+    first, end = steps
+    tok_path = resolve_tokenizer(data_cfg.tokenizer)
+    shape = {"rows_per_step": data_cfg.rows_per_step, "row_length": data_cfg.row_length}
+    if data_cfg.source == "parquet":
+        from debias.data.parquet_order import read_parquet_steps
+
+        folder = folder_for(Path(out_dir), data_cfg.name, first, end,
+                            {"parquet": data_cfg.parquet_path, "steps_per_file": data_cfg.steps_per_file, **shape})
+        read_parquet_steps(str(data_cfg.parquet_path), folder, first_step=first, end_step=end,
+                           steps_per_file=data_cfg.steps_per_file, workers=workers, progress=progress, **shape)
+    else:
+        from debias.data.index_maps import read_index_map_steps
+
+        maps = data_cfg.index_maps_dir(seed)
+        assert maps is not None  # data_cfg.problems() asked for index_maps_root
+        folder = folder_for(Path(out_dir), f"{data_cfg.name}-seed{seed}", first, end,
+                            {"maps": str(maps.resolve()), "tokens": str(data_cfg.indexed_path), **shape})
+        read_index_map_steps(maps, strip_extension(str(data_cfg.indexed_path)), folder, first_step=first,
+                             end_step=end, progress=progress, **shape)
+    return folder / ROWS, tok_path
 
 
 def prepare_data_order(

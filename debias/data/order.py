@@ -2,7 +2,9 @@
 
 Step ``i`` reads rows ``i*rows_per_step .. (i+1)*rows_per_step - 1``, exactly as Pythia's
 ``batch_viewer`` does. A rewritten tail holds only the rows of steps ``start..end-1``; open it with
-``DataOrder.from_tail`` (or ``first_step=start``) and it answers for those same step numbers.
+``DataOrder.from_tail`` (or ``first_step=start``) and it answers for those same step numbers; so
+does a step range read from parquet chunks or index maps (``debias.data.step_range``), whose
+record beside the files says where it starts.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class DataOrder:
 
     ``row_length=None`` takes it from the file; given, it must match (e.g. 2,049 for Pythia).
     Only complete steps count: trailing rows that do not fill a step are ignored (and logged).
-    ``streaming`` reads through ``os.pread`` (see ``MMapIndexedDataset``).
+    ``streaming`` reads through ``os.pread`` (see ``MMapIndexedDataset``). ``first_step=None``:
+    the first step its step-range record names (``<prefix>.steps.json``), else 0.
     """
 
     def __init__(
@@ -45,7 +48,7 @@ class DataOrder:
         rows_per_step: int,
         row_length: int | None = None,
         *,
-        first_step: int = 0,
+        first_step: int | None = None,
         vocab_size: int | None = None,
         streaming: bool = False,
     ) -> None:
@@ -55,7 +58,7 @@ class DataOrder:
         self.prefix = strip_extension(prefix)
         self.dataset = MMapIndexedDataset(self.prefix, vocab_size=vocab_size, streaming=streaming)
         self.rows_per_step = int(rows_per_step)
-        self.first_step = int(first_step)
+        self.first_step = self._first_step(rows_per_step) if first_step is None else int(first_step)
         sizes = self.dataset.sizes
         if len(sizes) == 0:
             raise IndexedDatasetError(
@@ -89,6 +92,18 @@ class DataOrder:
                 left,
                 rows_per_step,
             )
+
+    def _first_step(self, rows_per_step: int) -> int:
+        from debias.core.contracts import read_steps_record, steps_record_path
+
+        record = read_steps_record(self.prefix)  # RecordError naming a malformed one
+        if record is None:
+            return 0
+        if record.rows_per_step != rows_per_step:
+            raise IndexedDatasetError(
+                f"{steps_record_path(self.prefix)}: these rows were read at {record.rows_per_step} rows per step, "
+                f"not {rows_per_step}; set data.rows_per_step={record.rows_per_step} or read the steps again")
+        return record.first_step
 
     @classmethod
     def from_tail(cls, output: str | os.PathLike, *, vocab_size: int | None = None) -> DataOrder:

@@ -126,7 +126,8 @@ def run(cfg: RewriteConfig) -> dict[str, Any]:
         from debias.data.corpus import run_data_order
 
         source, tokenizer = run_data_order(
-            cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress
+            cfg.data, cfg.schedule, cfg.seed, cfg.data_orders_dir, progress=cfg.progress, steps=(start, end),
+            workers=cfg.workers,
         )
     iv = cfg.intervention
     output = Path(cfg.output) if cfg.output else source.parent / "tails" / tail_name(iv, start, end)

@@ -70,6 +70,12 @@ class StudyAppConfig(TrainConfig):
     eval: EvalConfig = field(default_factory=EvalConfig)  # conf/eval: how every run's checkpoints are evaluated
     study: StudyConfig = field(default_factory=StudyConfig)  # the seeds, arms, parallelism and report
 
+    @property
+    def trains_baselines(self) -> bool:
+        """Whether the study pretrains each seed's baseline: not when its arms resume released
+        checkpoints (``source.hub``, a PolyPythias seed's repository each) or a given folder."""
+        return not (self.source.hub or self.source.path or self.source.optimizer == "neox")
+
     def study_problems(self) -> list[str]:
         """The problems of the study's own parts; each run's are found when it is planned."""
         return self.study.problems() + self.eval.problems()

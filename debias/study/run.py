@@ -101,8 +101,9 @@ def plan_study(cfg: StudyAppConfig, overrides: Sequence[str]) -> dict[tuple[int,
         problems.add(p)
     problems.raise_if_any()
     runs: dict[tuple[int, str], TrainConfig] = {}
+    baseline = ("none",) if cfg.trains_baselines else ()  # released models are their own baselines
     for seed in cfg.study.seeds:
-        for arm in ("none", *cfg.study.arms):
+        for arm in (*baseline, *cfg.study.arms):
             try:
                 runs[(seed, arm)] = to_train_config(compose_run(run_overrides(overrides, seed=seed, arm=arm)))
             except Exception as exc:  # Hydra's composition errors name the bad override
@@ -126,8 +127,11 @@ def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
     _show_rewrite(runs)
     run_dirs = {key: Path(run.run_dir) for key, run in runs.items()}
     jobs = _jobs(cfg, overrides, runs, eval_cfg, logs)
-    log.info("study: %d seeds x (baseline + %s) = %d runs, %d jobs, %d at a time; logs in %s",
-             len(cfg.study.seeds), ", ".join(cfg.study.arms), len(runs), len(jobs), cfg.study.parallel, logs)
+    log.info("study: %d seeds x (%s%s) = %d runs, %d jobs, %d at a time; logs in %s", len(cfg.study.seeds),
+             "baseline + " if cfg.trains_baselines else "", ", ".join(cfg.study.arms), len(runs), len(jobs),
+             cfg.study.parallel, logs)
+    for line in seed_sources(runs):
+        log.info("  %s", line)
     try:
         outcomes = execute(jobs, cfg.study.parallel, launcher=launcher, sweep_dir=logs / "launcher", desc="study jobs")
     except JobsFailed as exc:
@@ -146,6 +150,19 @@ def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
         _record(Path(cfg.study.report_dir) / "study.json", cfg, overrides, summaries, worked,
                 time.time() - started, made_of)
     return StudyResult(run_dirs, report, time.time() - started, summaries, eval_cfg)
+
+
+def seed_sources(runs: dict[tuple[int, str], TrainConfig]) -> list[str]:
+    """A line per seed of a study that resumes released models: the repository its arms start from and
+    the data order they read (a PolyPythias seed has its own of each)."""
+    out = []
+    for (seed, _), run in sorted(runs.items()):
+        if run.source.hub and not any(line.startswith(f"seed {seed}:") for line in out):
+            maps = run.data.index_maps_dir(seed) if run.data.source == "index_maps" else None
+            order = maps or run.data.parquet_path or run.data.indexed_path
+            neox = f", optimizer state from {run.source.neox_location()}" if run.source.optimizer == "neox" else ""
+            out.append(f"seed {seed}: {run.source.hub}{neox}; data order {order}")
+    return out
 
 
 def _show_rewrite(runs: dict[tuple[int, str], TrainConfig]) -> None:
@@ -236,13 +253,14 @@ def _jobs(cfg: StudyAppConfig, overrides: Sequence[str], runs: dict[tuple[int, s
     as soon as that run is trained."""
     jobs: list[Job] = []
     for seed in cfg.study.seeds:
-        key = f"train s{seed} baseline"
-        jobs.append(Job(key, _train_job, (run_overrides(overrides, seed=seed, arm="none"),),
-                        log_file=logs / f"s{seed}-baseline.log"))
+        if cfg.trains_baselines:
+            jobs.append(Job(f"train s{seed} baseline", _train_job, (run_overrides(overrides, seed=seed, arm="none"),),
+                            log_file=logs / f"s{seed}-baseline.log"))
     for seed in cfg.study.seeds:
+        after = (f"train s{seed} baseline",) if cfg.trains_baselines else ()
         for arm in cfg.study.arms:
             jobs.append(Job(f"train s{seed} {arm}", _train_job, (run_overrides(overrides, seed=seed, arm=arm),),
-                            after=(f"train s{seed} baseline",), log_file=logs / f"s{seed}-{arm}.log"))
+                            after=after, log_file=logs / f"s{seed}-{arm}.log"))
     if cfg.study.evaluate:
         # The report compares each arm with its baseline at the arm's start: evaluate those too.
         starts = sorted({intervention_steps(r.intervention, r.schedule)[0] for r in runs.values()
