@@ -380,7 +380,7 @@ def test_polypythia_presets_name_each_seeds_repository_and_data_order(name: str,
     overrides += ["study.seeds=[0,3,9]", f"study.arms=[tail{tail}]"]
     runs = plan_study(to_study_config(compose_study(overrides)), overrides)
     assert sorted(runs) == [(0, f"tail{tail}"), (3, f"tail{tail}"), (9, f"tail{tail}")]
-    for (seed, arm), run in runs.items():
+    for (seed, _), run in runs.items():
         repo = f"EleutherAI/pythia-{size}" + (f"-seed{seed}" if seed else "")
         assert run.seed == seed and run.source.hub == repo and run.model.name == f"pythia-{size}"
         assert run.data.index_maps_dir(seed) == Path(f"/pile/seeds/seed{seed}") and run.data.source == "index_maps"

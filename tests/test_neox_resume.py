@@ -143,3 +143,31 @@ def test_the_raw_checkpoint_repository_follows_the_model() -> None:
     assert SourceConfig(hub="EleutherAI/pythia-410m-deduped", neox="/x").neox_location() == "/x"
     assert any("zero_stage 1 or 2" in p for p in to_train_config(compose(
         ["+experiment=mini-test", "source.optimizer=neox", "source.neox=/x", "deepspeed=zero0-cpu"])).problems())
+
+
+def test_a_run_reads_the_same_rows_from_parquet_chunks(state: dict, tmp_path: Path) -> None:
+    """data.source=parquet end to end: the run reads its steps from chunks of its data order and ends
+    with the same weights, bit for bit, as the run that read the .bin/.idx."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from debias.data.indexed import MMapIndexedDataset
+
+    from_bin = run(compose(_overrides(tmp_path / "bin", state["folder"])))
+    record = json.loads((from_bin.run_dir / "run.json").read_text())
+    rows = np.array(MMapIndexedDataset(record["data_order"]).rows(0, 50 * 4))
+    chunks = tmp_path / "chunks"
+    chunks.mkdir()
+    for end in range(10, 51, 10):
+        part = rows[(end - 10) * 4:end * 4]
+        pq.write_table(pa.table({"uid": np.arange((end - 10) * 4, end * 4), "batch_idx": np.repeat(np.arange(end - 10, end), 4),
+                                 "token_ids": pa.array([r.tolist() for r in part], type=pa.list_(pa.uint16()))}),
+                       chunks / f"train-{end:06d}.parquet")
+    from_parquet = run(compose([*_overrides(tmp_path / "parquet", state["folder"]), "data.source=parquet",
+                                f"data.parquet_path={chunks}", "data.steps_per_file=10",
+                                f"data.tokenizer={record['tokenizer']}"]))
+    used = json.loads((from_parquet.run_dir / "run.json").read_text())["data_order"]
+    assert json.loads(Path(f"{used}.steps.json").read_text())["files"][0]["file"] == "train-000050.parquet"
+    a = load_file(from_bin.run_dir / "checkpoints/step46/model.safetensors")
+    b = load_file(from_parquet.run_dir / "checkpoints/step46/model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

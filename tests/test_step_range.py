@@ -17,13 +17,14 @@ from debias.config import DataConfig
 from debias.core.contracts import read_steps_record
 from debias.data.corpus import build_data_order, run_data_order
 from debias.data.index_maps import read_index_map_steps
-from debias.data.indexed import MMapIndexedDataset, write_indexed_dataset
+from debias.data.indexed import MMapIndexedDataset
 from debias.data.order import DataOrder
 from debias.data.parquet_order import files_for, read_parquet_steps
 from debias.data.step_range import StepRangeError
 from debias.data.text_corpus import decode_text
 from debias.rewrite.tail import rewrite_tail
 from debias.rewrite.verify import verify_tail
+from tests.index_maps_files import write_maps, write_tokens
 
 RPS, PER_FILE, SEQ = 4, 10, 128
 FIRST, END = 13, 37  # a tail that starts and ends inside a chunk: chunks 20, 30 and 40 (steps 10..39)
@@ -126,33 +127,19 @@ def test_missing_chunks_are_named_with_the_download(order: Path, tmp_path: Path)
 
 
 def test_index_maps_give_gpt_neox_rows(tmp_path: Path) -> None:
-    """Rows from doc_idx/sample_idx/shuffle_idx equal the definition: documents concatenated in
-    doc_idx order, samples of SEQ + 1 tokens overlapping by one, taken in shuffle_idx order."""
-    rng = np.random.default_rng(7)
-    seq = 16
-    docs = [rng.integers(2, 50_000, size=int(n)).astype(np.uint16) for n in rng.integers(1, 40, size=60)]
-    write_indexed_dataset(tmp_path / "tokens", docs)
-    doc_idx = np.concatenate([rng.permutation(60), rng.permutation(60)]).astype(np.int32)  # two epochs
-    stream = np.concatenate([docs[d] for d in doc_idx])
-    starts = np.concatenate([[0], np.cumsum([len(docs[d]) for d in doc_idx])])
-    samples = (len(stream) - 1) // seq
-    pos = np.arange(samples + 1) * seq
-    where = np.searchsorted(starts, pos, side="right") - 1
-    sample_idx = np.stack([where, pos - starts[where]], axis=1).astype(np.int32)
-    shuffle_idx = rng.permutation(samples).astype(np.uint32)
-    maps = tmp_path / "seeds" / "seed3"
-    maps.mkdir(parents=True)
-    for name, arr in (("doc_idx", doc_idx), ("sample_idx", sample_idx), ("shuffle_idx", shuffle_idx)):
-        np.save(maps / f"pile_train_0_indexmap_{samples}ns_{seq}sl_3s_{name}.npy", arr)
-
-    rps, first, end = 3, 2, samples // 3
+    """Rows gathered from doc_idx/sample_idx/shuffle_idx equal the order's definition (documents
+    concatenated in doc_idx order, samples of seq + 1 tokens overlapping by one, in shuffle_idx order)."""
+    seq, rps, first = 16, 3, 2
+    docs = write_tokens(tmp_path / "tokens", docs=60)
+    expect = write_maps(tmp_path / "seeds" / "seed3", docs, seq=seq, seed=3)
+    end = len(expect) // rps
     cfg = DataConfig(name="seeds", source="index_maps", indexed_path=str(tmp_path / "tokens"),
                      index_maps_root=str(tmp_path / "seeds"), tokenizer="neox-20b", seq_length=seq, rows_per_step=rps)
     prefix, _ = run_data_order(cfg, None, 3, tmp_path / "orders", steps=(first, end), progress=False)
     got = DataOrder(prefix, rps)
-    expect = np.stack([stream[k * seq:k * seq + seq + 1] for k in shuffle_idx[first * rps:end * rps]])
-    assert np.array_equal(np.array(got.dataset.rows(0, len(got.dataset))), expect)
+    assert np.array_equal(np.array(got.dataset.rows(0, len(got.dataset))), expect[first * rps:end * rps])
     assert got.first_step == first and read_steps_record(prefix).kind == "index_maps"
+    maps = tmp_path / "seeds" / "seed3"
     assert json.loads(Path(f"{prefix}.steps.json").read_text())["source"] == str(maps.resolve())
     with pytest.raises(StepRangeError, match="holds 0 files ending _doc_idx.npy, not one"):
         read_index_map_steps(tmp_path, tmp_path / "tokens", tmp_path / "x", first_step=0, end_step=1,

@@ -188,13 +188,21 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
         problems.add(f"data.seq_length={cfg.data.seq_length} exceeds model.max_position_embeddings="
                      f"{cfg.model.max_position_embeddings}")
 
-    if cfg.data.source == "indexed" and cfg.data.indexed_path:
+    if cfg.data.source in ("indexed", "index_maps") and cfg.data.indexed_path:
         from debias.data.indexed import idx_path, strip_extension
 
         idx = idx_path(strip_extension(cfg.data.indexed_path))
         if not idx.is_file():
             problems.add(f"data.indexed_path={cfg.data.indexed_path}: {idx} does not exist; point it at the data "
                          "order's .bin/.idx pair without extension (e.g. /data/pile-deduped/document)")
+    maps = cfg.data.index_maps_dir(cfg.seed) if cfg.data.source == "index_maps" else None
+    if maps is not None and not maps.is_dir():
+        problems.add(f"data.index_maps_root={cfg.data.index_maps_root}: it has no folder seed{cfg.seed} (the maps of "
+                     f"seed {cfg.seed}); download EleutherAI/pile-preshuffled-seeds there")
+    local = cfg.data.parquet_path if cfg.data.source == "parquet" else None
+    if local and "://" not in local and not Path(local).is_dir():
+        problems.add(f"data.parquet_path={local} is not a folder; give the folder of train-<step>.parquet chunks "
+                     "(or an hf:// URL)")
 
     if cfg.deepspeed.device == "gpu":
         import torch

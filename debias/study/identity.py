@@ -39,7 +39,14 @@ def commit() -> dict[str, Any] | None:
 def order_identity(prefix: str | Path) -> dict[str, Any]:
     """A data order's key (``debias.data.corpus``: documents, tokenizer, seq_length, seed, rows) and
     the sha256 of its rows and index, from the folder ``prepare_data_order`` wrote."""
+    from debias.core.contracts import read_steps_record
+
     prefix = Path(prefix)
+    steps = read_steps_record(prefix)
+    if steps is not None:  # a run's steps read from parquet chunks or index maps: where from, and the rows' sha256
+        return {"key": f"{steps.kind}:{steps.source}:steps{steps.first_step}-{steps.end_step}", "documents": None,
+                "tokenizer": None, "seed": None, "bin_sha256": steps.rows_sha256,
+                "idx_sha256": steps.doc.get("idx_sha256")}
     meta = json.loads((prefix.parent / "data_order.json").read_text())
     return {"key": meta["key"], "documents": meta.get("documents_sha256"), "tokenizer": meta["tokenizer_sha256"],
             "seed": meta["seed"], "bin_sha256": sha256_file(prefix.with_suffix(".bin")),
@@ -58,6 +65,8 @@ def probes_identity(options: dict[str, Any]) -> str | None:
 def data_identity(orders: dict[int, str | Path], probe_options: dict[str, Any] | None) -> dict[str, Any]:
     """The identity of a study's data: each seed's data order (``orders``: seed -> prefix) and the probes."""
     per_seed = {str(seed): order_identity(prefix) for seed, prefix in sorted(orders.items())}
+    if not per_seed:
+        raise ValueError("no run of the study recorded its data order")
     first = next(iter(per_seed.values()))
     return {"corpus": first["documents"], "tokenizer": first["tokenizer"],
             "orders": {s: {k: o[k] for k in ("key", "seed", "bin_sha256", "idx_sha256")} for s, o in per_seed.items()},

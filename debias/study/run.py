@@ -195,8 +195,10 @@ def _made_of(cfg: StudyAppConfig, runs: dict[tuple[int, str], TrainConfig], eval
 
     out: dict[str, Any] = {"commit": identity.commit()}
     try:
-        orders = {seed: json.loads((Path(run.run_dir) / RUN_RECORD).read_text())["data_order"]
-                  for (seed, arm), run in runs.items() if arm == "none"}
+        orders: dict[int, str] = {}  # each seed's: its baseline's, else its first arm's (they share it)
+        for (seed, _), run in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1] != "none")):
+            if seed not in orders:
+                orders[seed] = json.loads((Path(run.run_dir) / RUN_RECORD).read_text())["data_order"]
         probes = asdict(eval_cfg.tasks.synthetic) if cfg.data.source == "synthetic" else None
         out["data_identity"] = identity.data_identity(orders, probes)
         first = cfg.study.seeds[0]
