@@ -19,6 +19,7 @@ from transformers import GPTNeoXForCausalLM
 from debias.data.order import DataOrder
 from debias.train import compose, run
 from debias.train.config import SourceConfig
+from debias.train.lr import pythia_lr
 from debias.train.model import build_model, hf_config
 from debias.train.neox_checkpoint import NeoxCheckpointError, check_matches, read_neox_checkpoint
 from debias.train.plan import to_train_config
@@ -51,7 +52,8 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_reader_recovers_every_parameter_from_interleaved_partitions(state: dict) -> None:
     got = read_neox_checkpoint(state["folder"], num_layers=2)
     check_matches(got, build_model(state["cfg"], 0), "mini-tiny")  # our name for the output layer
-    assert (got.iteration, got.adam_steps, got.ranks) == (START, START - SKIPPED, 2)
+    # Adam counted its zero-gradient first step and every update but the 3 skipped
+    assert (got.iteration, got.adam_steps, got.ranks, got.lr_steps_behind) == (START, START - SKIPPED + 1, 2, SKIPPED)
     assert set(got.masters) == set(state["masters"]) and len(got.masters) == 28
     for key in ("masters", "exp_avg", "exp_avg_sq"):
         for name, tensor in state[key].items():
@@ -91,15 +93,16 @@ def test_first_update_equals_the_one_computed_by_hand(state: dict, tmp_path: Pat
     record = json.loads((result.run_dir / "run.json").read_text())
     resumed = record["resumed_from"]
     assert resumed["optimizer"] == "neox" and resumed["loaded_from"] == str(state["folder"])
-    assert resumed["neox"]["adam_steps"] == START - SKIPPED and resumed["neox"]["zero_ranks"] == 2
+    assert resumed["neox"]["adam_steps"] == START - SKIPPED + 1 and resumed["neox"]["zero_ranks"] == 2
     start = load_file(result.run_dir / "checkpoints/step45/model.safetensors")
     assert all(torch.equal(start[_saved(n)], t) for n, t in state["masters"].items())  # the weights are the masters
 
     rows = DataOrder(record["data_order"], 4).step(START)
     lr = json.loads((result.run_dir / "log.jsonl").read_text().splitlines()[0])["lr"]
-    assert lr == pytest.approx(3e-4, rel=1e-6)  # the 7% tail runs at the floor of Pythia's curve
+    # GPT-NeoX's scheduler stood 3 steps behind (the skipped ones); here, as on the 7% tail, at the floor
+    assert lr == pythia_lr(START - SKIPPED, 3e-3, 50) == pytest.approx(3e-4, rel=1e-6)
     after = load_file(result.run_dir / "checkpoints/step46/model.safetensors")
-    hand = _hand_update(state, rows, lr, START - SKIPPED)
+    hand = _hand_update(state, rows, lr, START - SKIPPED + 1)
     fresh = _hand_update(state, rows, lr, 0, moments=False)
     for name, expect in hand.items():
         moved = (expect - state["masters"][name]).abs().max().item()
@@ -116,6 +119,22 @@ def test_a_checkpoint_of_another_step_or_shape_is_refused(state: dict, tmp_path:
         run(compose([*_overrides(tmp_path, state["folder"]), "intervention.start_step=40"]))
     with pytest.raises(NeoxCheckpointError, match="does not fit the configured model"):
         run(compose([*_overrides(tmp_path, state["folder"]), "model.hidden_size=16"]))
+    with pytest.raises(NeoxCheckpointError, match="which a 3-layer GPT-NeoX does not have"):
+        run(compose([*_overrides(tmp_path, state["folder"]), "model.num_layers=3"]))
+    with pytest.raises(NeoxCheckpointError, match=r"its learning-rate schedule differs from this run's: "
+                                                  r"start_lr=0\.003 \(this run: 0\.001\)"):
+        run(compose([*_overrides(tmp_path, state["folder"]), "model.lr=1e-3"]))
+
+
+def test_a_save_folder_of_several_steps_gives_the_start_step(state: dict, tmp_path: Path) -> None:
+    shutil.copytree(state["folder"], tmp_path / "save" / "global_step45")
+    shutil.copytree(state["folder"], tmp_path / "save" / "global_step40")
+    assert read_neox_checkpoint(tmp_path / "save", num_layers=2, step=45).folder == tmp_path / "save" / "global_step45"
+    with pytest.raises(NeoxCheckpointError, match="but 2 global_step folders"):
+        read_neox_checkpoint(tmp_path / "save", num_layers=2)
+    (tmp_path / "save/global_step45/zero_pp_rank_0_mp_rank_00_optim_states.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(NeoxCheckpointError, match="zero_pp_rank_0_mp_rank_00_optim_states.pt: could not be read"):
+        read_neox_checkpoint(tmp_path / "save", num_layers=2, step=45)
 
 
 @pytest.mark.parametrize("victim", ["mp_rank_00_model_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt",

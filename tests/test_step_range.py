@@ -22,6 +22,7 @@ from debias.data.order import DataOrder
 from debias.data.parquet_order import files_for, read_parquet_steps
 from debias.data.step_range import StepRangeError
 from debias.data.text_corpus import decode_text
+from debias.rewrite.selection import RowSelection
 from debias.rewrite.tail import rewrite_tail
 from debias.rewrite.verify import verify_tail
 from tests.index_maps_files import write_maps, write_tokens
@@ -99,6 +100,15 @@ def test_parquet_steps_give_the_same_rows_tail_and_manifest(order: Path, tmp_pat
     proof = verify_tail(prefix, tmp_path / "tail-parquet", progress=False)
     assert proof["rows"] == (END - FIRST) * RPS and proof["swaps"] == from_parquet["totals"]["swapped"]
 
+    # a partial rewrite chooses its rows by their number in the whole order, wherever they are stored
+    half = RowSelection(fraction=0.5, seed=3)
+    partial_bin = rewrite_tail(order, tmp_path / "half-bin", selection=half, **args)
+    partial_parquet = rewrite_tail(prefix, tmp_path / "half-parquet", selection=half, **args)
+    assert (tmp_path / "half-bin/tail.bin").read_bytes() == (tmp_path / "half-parquet/tail.bin").read_bytes()
+    assert partial_bin["selection"] == partial_parquet["selection"]
+    assert 0 < partial_bin["totals"]["swapped"] < from_bin["totals"]["swapped"]
+    assert verify_tail(prefix, tmp_path / "half-parquet", progress=False)["rows"] == (END - FIRST) * RPS
+
     # read once: a second call reuses the folder, even with the chunks gone
     for chunk in chunks.iterdir():
         chunk.unlink()
@@ -144,3 +154,17 @@ def test_index_maps_give_gpt_neox_rows(tmp_path: Path) -> None:
     with pytest.raises(StepRangeError, match="holds 0 files ending _doc_idx.npy, not one"):
         read_index_map_steps(tmp_path, tmp_path / "tokens", tmp_path / "x", first_step=0, end_step=1,
                              rows_per_step=rps, row_length=seq + 1)
+
+
+def test_pretraining_and_whole_orders_need_the_whole_file(tmp_path: Path) -> None:
+    from debias.core.config_errors import ConfigError
+    from debias.data.corpus import prepare_data_order
+    from debias.train import compose, make_plan
+
+    with pytest.raises(ConfigError) as err:
+        make_plan(compose(["+experiment=mini-test", "data.source=parquet", f"data.parquet_path={tmp_path}",
+                           "data.tokenizer=neox-20b", f"runs_root={tmp_path}"]))
+    assert any("reads only the steps a resumed arm trains on; pretraining needs the whole data order" in p
+               for p in err.value.problems)
+    with pytest.raises(ConfigError, match="is read a run's steps at a time"):
+        prepare_data_order(DataConfig(source="parquet", parquet_path=str(tmp_path), tokenizer="neox-20b"))

@@ -17,9 +17,12 @@ The format, read from GPT-NeoX v1.0 and the DeeperSpeed commit it pins (eb7f5cff
   cut into chunks dealt to ranks in turn (chunk ``k``: rank ``k % ranks``, interval ``k // ranks``)
   and saved without their padding: chunks in (interval, rank) order give the buffer back.
 
-Adam's step count is not saved (it lives in the dropped ``param_groups``); the update after step
-``N`` continues with ``global_steps - skipped_steps + 1``, whose bias correction is 1 to 1e-22
-beyond step 1,000. Every file is read with ``weights_only=True`` and an allow-list of the plain
+Adam's step count is not saved (it lives in the dropped ``param_groups``). DeeperSpeed's ZeRO-1 took
+one step with zero gradients when it was built and one per update since, so Adam had counted
+``global_steps - skipped_steps + 1`` (assuming no restart, which reset it; beyond step 1,000 the bias
+correction is 1 to 1e-22 either way). The learning-rate scheduler did not advance on the steps
+skipped for fp16 overflow: the run continues GPT-NeoX's curve from its ``num_iters``, and a
+scheduler whose peak, floor, warmup or length differ from the run's is refused. Every file is read with ``weights_only=True`` and an allow-list of the plain
 records these files hold; anything else is refused before it runs. Sizes trained with model
 parallelism (6.9b, 12b) or without pipeline layers (14m, 31m) are refused with the reason.
 """
@@ -27,6 +30,7 @@ parallelism (6.9b, 12b) or without pipeline layers (14m, 31m) are refused with t
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -77,6 +81,9 @@ def load_safely(path: Path) -> Any:
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
+    except RuntimeError as exc:  # torch's zip reader on a truncated or damaged file
+        raise NeoxCheckpointError(path, f"could not be read ({exc})".replace("\n", " ")[:300],
+                                  "download the step's files again") from exc
     except pickle.UnpicklingError as exc:
         try:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -114,7 +121,7 @@ class NeoxState:
 
     folder: Path
     iteration: int
-    adam_steps: int  # updates Adam has made: global_steps - skipped_steps
+    adam_steps: int  # Adam's count: global_steps - skipped_steps + 1 (its zero-gradient first step)
     ranks: int
     masters: dict[str, torch.Tensor] = field(repr=False)
     exp_avg: dict[str, torch.Tensor] = field(repr=False)
@@ -125,13 +132,29 @@ class NeoxState:
         """What the run record says of the optimizer state it started from."""
         return {"folder": str(self.folder), "iteration": self.iteration, "adam_steps": self.adam_steps,
                 "zero_ranks": self.ranks, "parameters": len(self.masters),
-                "lr_scheduler_iters": self.lr_scheduler.get("num_iters")}
+                "lr_scheduler_iters": self.lr_scheduler.get("num_iters"), "lr_steps_behind": self.lr_steps_behind}
+
+    @property
+    def lr_steps_behind(self) -> int:
+        """How far GPT-NeoX's scheduler stood behind the step count (steps skipped on fp16 overflow)."""
+        iters = self.lr_scheduler.get("num_iters")
+        return self.iteration - int(iters) if iters is not None else 0
+
+    def schedule_problems(self, peak: float, min_lr: float, total_steps: int, warmup_steps: float) -> list[str]:
+        """Where GPT-NeoX's learning-rate schedule differs from the run's (empty when it has none saved)."""
+        saved = self.lr_scheduler
+        want = {"start_lr": peak, "min_lr": min_lr, "end_iter": total_steps, "warmup_iter": warmup_steps}
+        return [f"{key}={saved[key]} (this run: {value:g})" for key, value in want.items()
+                if key in saved and not math.isclose(float(saved[key]), float(value), rel_tol=1e-6, abs_tol=1e-12)]
 
 
-def step_folder(folder: Path) -> Path:
-    """The folder holding the step's files: ``folder`` itself, or its one ``global_step<N>`` folder."""
+def step_folder(folder: Path, step: int | None = None) -> Path:
+    """The folder holding the step's files: ``folder`` itself, its ``global_step<step>`` folder (a
+    GPT-NeoX save folder holds one per saved step), or its only ``global_step<N>`` folder."""
     if (folder / MODEL_STATES).is_file():
         return folder
+    if step is not None and (folder / f"global_step{step}" / MODEL_STATES).is_file():
+        return folder / f"global_step{step}"
     inner = sorted(p for p in folder.glob("global_step*") if (p / MODEL_STATES).is_file()) if folder.is_dir() else []
     if len(inner) == 1:
         return inner[0]
@@ -163,10 +186,11 @@ def _flat(parts: list[list[torch.Tensor]], ranks: int) -> torch.Tensor:
     return torch.cat([parts[r][c].reshape(-1).float() for c in range(intervals) for r in range(ranks)])
 
 
-def read_neox_checkpoint(folder: str | Path, num_layers: int) -> NeoxState:
-    """Read one step of a GPT-NeoX raw checkpoint of a ``num_layers``-layer model (see the module's
-    docstring); every tensor is checked against the shapes the files themselves record."""
-    folder = step_folder(Path(folder))
+def read_neox_checkpoint(folder: str | Path, num_layers: int, step: int | None = None) -> NeoxState:
+    """Read one step (``step``, where the folder holds several) of a GPT-NeoX raw checkpoint of a
+    ``num_layers``-layer model (see the module's docstring); every tensor is checked against the
+    shapes the files themselves record."""
+    folder = step_folder(Path(folder), step)
     zero_paths = _zero_files(folder)
     meta = load_safely(folder / MODEL_STATES)
     if not isinstance(meta, dict) or "iteration" not in meta:
@@ -182,7 +206,16 @@ def read_neox_checkpoint(folder: str | Path, num_layers: int) -> NeoxState:
             raise NeoxCheckpointError(path, f"was one of {osd['partition_count']} ranks, but {len(shards)} "
                                             "partition files are here", "download the step's files again")
     shapes: dict[str, torch.Size] = shards[0]["param_shapes"]
+    try:
+        ours = {n: hf_name(n, num_layers) for n in shapes}
+    except KeyError as exc:
+        raise NeoxCheckpointError(zero_paths[0], f"holds the parameter {exc.args[0]}, which a {num_layers}-layer "
+                                                 "GPT-NeoX does not have", "pick the model= of this checkpoint's size") from None
     groups = [[n for n in shapes if decays(n)], [n for n in shapes if not decays(n)]]
+    kept = len(shards[0]["optimizer_state_dict"]["local_sub_partitions_of_fp32_groups"])
+    if kept != len(groups):
+        raise NeoxCheckpointError(zero_paths[0], f"holds {kept} parameter group(s), not GPT-NeoX's 2 (weights that "
+                                                 "decay; biases and norms)", "this reader takes Pythia's checkpoints")
     out: dict[str, dict[str, torch.Tensor]] = {"masters": {}, "exp_avg": {}, "exp_avg_sq": {}}
     for g, names in enumerate(groups):
         osds = [s["optimizer_state_dict"] for s in shards]
@@ -198,9 +231,9 @@ def read_neox_checkpoint(folder: str | Path, num_layers: int) -> NeoxState:
                                                          f"{len(names)} parameters need {sum(sizes)}",
                                           "the partitions are of another model or another layout")
             for name, piece in zip(names, flat.split(sizes), strict=True):
-                out[key][hf_name(name, num_layers)] = piece.view(shapes[name]).clone()
+                out[key][ours[name]] = piece.view(shapes[name]).clone()
     _check_layer_files(folder, out["masters"], num_layers)
-    adam = int(meta.get("global_steps", meta["iteration"])) - int(meta.get("skipped_steps", 0))
+    adam = int(meta.get("global_steps", meta["iteration"])) - int(meta.get("skipped_steps", 0)) + 1
     state = NeoxState(folder, int(meta["iteration"]), adam, len(shards), out["masters"], out["exp_avg"],
                       out["exp_avg_sq"], dict(meta.get("lr_scheduler") or {}))
     log.info("GPT-NeoX checkpoint %s: iteration %d, %d parameters from %d ZeRO partition(s)", folder, state.iteration,
@@ -215,7 +248,10 @@ def _check_layer_files(folder: Path, masters: dict[str, torch.Tensor], num_layer
         for key, tensor in load_safely(path).items():
             if key.endswith("inv_freq"):
                 continue
-            ours = masters.get(hf_name(f"{index}.{key}", num_layers))
+            try:
+                ours = masters.get(hf_name(f"{index}.{key}", num_layers))
+            except KeyError:
+                ours = None
             if ours is None or ours.shape != tensor.shape or not torch.equal(ours.to(tensor.dtype), tensor):
                 raise NeoxCheckpointError(path, f"{key} is not the optimizer's master copy rounded to "
                                                 f"{tensor.dtype}: the files are of different steps or models",

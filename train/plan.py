@@ -195,6 +195,9 @@ def make_plan(cfg: DictConfig | TrainConfig) -> Plan:
         if not idx.is_file():
             problems.add(f"data.indexed_path={cfg.data.indexed_path}: {idx} does not exist; point it at the data "
                          "order's .bin/.idx pair without extension (e.g. /data/pile-deduped/document)")
+    if mode == "pretrain" and cfg.data.source in ("parquet", "index_maps"):
+        problems.add(f"data.source={cfg.data.source} reads only the steps a resumed arm trains on; pretraining needs "
+                     "the whole data order (data.source=indexed)")
     maps = cfg.data.index_maps_dir(cfg.seed) if cfg.data.source == "index_maps" else None
     if maps is not None and not maps.is_dir():
         problems.add(f"data.index_maps_root={cfg.data.index_maps_root}: it has no folder seed{cfg.seed} (the maps of "

@@ -137,7 +137,15 @@ class _Run:
         where, optimizer = None, "fresh"
         neox = None
         if self.restart.step is None and plan.mode == "resume" and cfg.source.optimizer == "neox":
-            neox = read_neox_checkpoint(self.neox_step_folder(), cfg.model.num_layers)
+            neox = read_neox_checkpoint(self.neox_step_folder(), cfg.model.num_layers, plan.start_step)
+            optim = cfg.optim
+            differ = neox.schedule_problems(plan.peak_lr, plan.peak_lr * optim.min_lr_ratio, plan.total_steps,
+                                            optim.warmup_fraction * plan.total_steps)
+            if differ:
+                raise NeoxCheckpointError(neox.folder, "its learning-rate schedule differs from this run's: "
+                                                       + ", ".join(differ),
+                                          "set model.lr, optim.min_lr_ratio, optim.warmup_fraction and schedule= to "
+                                          "the checkpoint's, or resume another size's checkpoint")
             if neox.iteration != plan.start_step:
                 raise NeoxCheckpointError(neox.folder, f"is GPT-NeoX's checkpoint of step {neox.iteration}, but this run "
                                               f"starts at step {plan.start_step}",
@@ -158,6 +166,9 @@ class _Run:
 
         self.first_step = plan.start_step
         previous = read_run_info(self.run_dir) if self.restart.step is not None else {}
+        # GPT-NeoX's scheduler did not advance on steps skipped for fp16 overflow: its curve, continued
+        self.lr_behind = neox.lr_steps_behind if neox is not None else int(
+            ((previous.get("resumed_from") or {}).get("neox") or {}).get("lr_steps_behind", 0))
         if self.restart.step is not None:
             ds.load_checkpoint(self.engine, self.ds_dir, self.restart.step)
             self.refuse_non_finite_state(self.ds_dir / step_name(self.restart.step))
@@ -246,7 +257,7 @@ class _Run:
     def train_step(self, step: int) -> dict[str, Any]:
         plan, cfg, engine = self.plan, self.plan.cfg, self.engine
         began = time.perf_counter()
-        lr = pythia_lr(step, plan.peak_lr, plan.total_steps, warmup_fraction=cfg.optim.warmup_fraction,
+        lr = pythia_lr(step - self.lr_behind, plan.peak_lr, plan.total_steps, warmup_fraction=cfg.optim.warmup_fraction,
                        min_lr_ratio=cfg.optim.min_lr_ratio)
         ds.set_lr(engine, lr)
         micro = cfg.deepspeed.micro_batch_size

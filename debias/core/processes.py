@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from debias.core.errors import DebiasError
+
+log = logging.getLogger(__name__)
 
 
 class FolderBusyError(DebiasError, RuntimeError):
@@ -62,16 +65,23 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager
-def folder_lock(folder: Path, what: str = "rewrite") -> Iterator[None]:
+def folder_lock(folder: Path, what: str = "rewrite", *, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` itself (no lock file to leave behind); a second
-    holder is refused at once. The kernel drops the lock when the process dies, however it dies
-    (forked children close their copy, so they cannot keep it)."""
+    holder is refused at once, or with ``wait`` waits its turn (for work it then finds done). The
+    kernel drops the lock when the process dies, however it dies (forked children close their
+    copy, so they cannot keep it)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     _HELD[fd] = os.getpid()
     try:
+        busy = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            busy = True
+        if busy and wait:
+            log.info("%s: another %s is running on this folder; waiting for it", folder, what)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        elif busy:
             raise FolderBusyError(
                 f"{folder}: another {what} is running on this folder; wait for it, or stop it "
                 "and rerun (finished work is kept)"

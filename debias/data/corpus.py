@@ -294,6 +294,11 @@ def prepare_data_order(
 
         raise ConfigError(problems, where="data config")
     seed = data_cfg.shuffle_seed if seed is None else int(seed)
+    if data_cfg.source in ("parquet", "index_maps"):
+        from debias.core.config_errors import ConfigError
+
+        raise ConfigError([f"data.source={data_cfg.source} is read a run's steps at a time: use run_data_order "
+                           "with steps=(first, end)"], where="data config")
     if data_cfg.source == "indexed":
         from debias.data.order import DataOrder
 

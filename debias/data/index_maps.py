@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from debias.core.contracts import StepRangeRecord
 from debias.data.indexed import MMapIndexedDataset
-from debias.data.step_range import PARTS, StepRangeError, assemble, finished, write_part
+from debias.data.step_range import PARTS, StepRangeError, assemble, building, finished, write_part
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,11 @@ class IndexMaps:
 def _blocks(maps: IndexMaps, first_row: int, stop_row: int, progress: bool) -> Iterator[np.ndarray]:
     for a in tqdm(range(first_row, stop_row, 4096), desc="gathering rows from the index maps", unit="block",
                   disable=not progress):
-        yield np.stack([maps.row(j) for j in range(a, min(stop_row, a + 4096))]).astype(np.uint16)
+        block = np.stack([maps.row(j) for j in range(a, min(stop_row, a + 4096))])
+        if block.dtype != np.uint16 and block.size and (block.min() < 0 or block.max() >= 1 << 16):
+            raise StepRangeError(maps.tokens.prefix, "holds token ids outside 0..65535",
+                                 "these are not the 20B tokenizer's tokens of the Pile")
+        yield block.astype(np.uint16)
 
 
 def read_index_map_steps(maps_dir: str | Path, tokens_prefix: str | Path, folder: Path, *, first_step: int,
@@ -90,6 +94,14 @@ def read_index_map_steps(maps_dir: str | Path, tokens_prefix: str | Path, folder
     ``tokens_prefix``, written to ``folder`` once; a finished folder is returned as is."""
     if (done := finished(folder, first_step, end_step)) is not None:
         return done
+    with building(folder):
+        if (done := finished(folder, first_step, end_step)) is not None:
+            return done  # gathered by a run that held the folder before this one
+        return _gather(maps_dir, tokens_prefix, folder, first_step, end_step, rows_per_step, row_length, progress)
+
+
+def _gather(maps_dir: str | Path, tokens_prefix: str | Path, folder: Path, first_step: int, end_step: int,
+            rows_per_step: int, row_length: int, progress: bool) -> StepRangeRecord:
     tokens = MMapIndexedDataset(tokens_prefix)
     maps = IndexMaps(maps_dir, tokens, row_length)
     first_row, stop_row = first_step * rows_per_step, end_step * rows_per_step

@@ -33,6 +33,17 @@ class StepOutOfRangeError(DebiasError, ValueError):
         self.last_step = last_step
 
 
+def first_row_number(prefix: str | os.PathLike, rows_per_step: int) -> int:
+    """The number, in the whole data order, of the first row of the file ``prefix``: 0 for a whole
+    order, ``first_step * rows_per_step`` for a step range (``debias.data.step_range``). Seeded
+    choices of rows (a partial rewrite's, the A/A arm's permutation) hash these numbers, so that the
+    same steps give the same choice however they are stored."""
+    from debias.core.contracts import read_steps_record
+
+    record = read_steps_record(strip_extension(prefix))
+    return record.first_step * rows_per_step if record is not None else 0
+
+
 class DataOrder:
     """Batches by step over ``<prefix>.bin/.idx`` whose rows all have ``row_length`` tokens.
 

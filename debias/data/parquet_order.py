@@ -24,7 +24,7 @@ from datatrove.pipeline.base import PipelineStep
 from debias.core.contracts import StepRangeRecord
 from debias.core.processes import children_die_with_me, dead_workers_fail
 from debias.data.fetch import sha256_file
-from debias.data.step_range import PARTS, Part, StepRangeError, assemble, finished, write_part
+from debias.data.step_range import PARTS, Part, StepRangeError, assemble, building, finished, write_part
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ class _BatchCheck:
         self.step, self.count = None, 0
 
     def see(self, batch: int) -> None:
+        if batch >= self.end:
+            raise StepRangeError(self.name, f"holds a row of batch_idx {batch}, past step {self.end - 1}, the last of "
+                                            f"the {self.end - self.first} steps data.steps_per_file says a chunk holds",
+                                 "set data.steps_per_file to the chunks' size")
         if batch != self.step:
             self.close_step()
             expect = self.first if self.step is None else self.step + 1
@@ -142,12 +146,21 @@ def read_parquet_steps(source: str, folder: Path, *, first_step: int, end_step: 
                        progress: bool = True) -> StepRangeRecord:
     """The rows of steps ``first_step..end_step-1`` from the chunks in ``source`` (a folder, or an
     fsspec URL such as ``HUB_DATA``), written to ``folder`` once; a finished folder is returned as is."""
+    if (done := finished(folder, first_step, end_step)) is not None:
+        return done
+    with building(folder):
+        if (done := finished(folder, first_step, end_step)) is not None:
+            return done  # read by a run that held the folder before this one
+        return _read(source, folder, first_step, end_step, rows_per_step, row_length, steps_per_file, workers,
+                     progress)
+
+
+def _read(source: str, folder: Path, first_step: int, end_step: int, rows_per_step: int, row_length: int,
+          steps_per_file: int, workers: int, progress: bool) -> StepRangeRecord:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.io import get_datafolder
     from datatrove.pipeline.readers import ParquetReader
 
-    if (done := finished(folder, first_step, end_step)) is not None:
-        return done
     files = files_for(first_step, end_step, steps_per_file)
     data = get_datafolder(source)
     missing = [name for name, _, _ in files if not data.isfile(name)]

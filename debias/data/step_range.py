@@ -17,7 +17,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 from debias.core.atomic import write_json
 from debias.core.contracts import StepRangeRecord, read_steps_record, steps_record_path
 from debias.core.input_errors import InputError
+from debias.core.processes import folder_lock
 from debias.data.fetch import sha256_file
 from debias.data.indexed import bin_path, idx_path, write_uniform_index
 
@@ -92,6 +94,15 @@ def write_part(parts_dir: Path, name: str, rows: Iterable[np.ndarray], *, first_
     part = Part(data, first_step, end_step, digest.hexdigest(), source, count, dict(extra))
     write_json(parts_dir / f"{name}.json", part.record())
     return part
+
+
+@contextmanager
+def building(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` while its steps are read: runs that need the same steps (a seed's arms,
+    started together) wait for the first, then find the range finished."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder, "read of these steps", wait=True):
+        yield
 
 
 def folder_for(root: Path, name: str, first_step: int, end_step: int, identity: dict[str, Any]) -> Path:

@@ -38,7 +38,7 @@ from debias.data.indexed import (
     strip_extension,
     write_uniform_index,
 )
-from debias.data.order import DataOrder
+from debias.data.order import DataOrder, first_row_number
 from debias.data.token_bytes import ByteVocab
 from debias.data.tokenizer_fit import check_tokenizer_fits
 from debias.rewrite.engine import (
@@ -169,7 +169,8 @@ class RewriteRows(PipelineStep):
                         if guard is not None and not parent_alive(guard):
                             raise SystemExit(f"task {rank}: the rewrite that started it is gone")
                         b = min(hi, a + job["batch_rows"])
-                        new = _rewrite_chosen(rewriter, source.rows(a, b), selection.chosen(np.arange(a, b)), stats)
+                        chosen = selection.chosen(np.arange(a, b) + job["row_number"])
+                        new = _rewrite_chosen(rewriter, source.rows(a, b), chosen, stats)
                         data_bytes = new.astype(source.dtype, copy=False).tobytes()
                         digest.update(data_bytes)
                         fh.write(data_bytes)
@@ -344,6 +345,7 @@ def rewrite_tail(
     if not start_step < end_step:
         raise ValueError(f"start_step={start_step} must lie before end_step={end_step}")
     first_row = order.row_range(start_step).start
+    number = first_row_number(source, rows_per_step)  # of the file's first row in the whole order
     stop_row = order.row_range(end_step - 1).stop  # StepOutOfRangeError when the data ends earlier
     num_rows = stop_row - first_row
     tokenizer = Path(tokenizer).resolve()
@@ -371,7 +373,8 @@ def rewrite_tail(
         "direction": direction,
         "groups": list(planner.groups),
         "spacy": _spacy_info(planner, spacy_model),
-        "selection": None if selection is None or selection.everything else selection.record(first_row, stop_row),
+        "selection": None if selection is None or selection.everything else selection.record(
+            number + first_row, number + stop_row),
         "tasks": tasks,
     }
     if executor.kind == "ray":
@@ -434,6 +437,7 @@ def _rewrite_locked(
         "parts_dir": str((work / "parts").absolute()),
         "output": str(output.absolute()),
         "first_row": plan["first_row"],
+        "row_number": first_row_number(source, plan["rows_per_step"]),
         "rows": plan["rows"],
         "row_length": plan["row_length"],
         "batch_rows": batch_rows,

@@ -21,7 +21,7 @@ from debias.core.contracts import MANIFEST, TAIL, RewriteManifest, count_totals
 from debias.core.errors import DebiasError
 from debias.data.fetch import sha256_file
 from debias.data.indexed import MMapIndexedDataset, idx_path, strip_extension
-from debias.data.order import DataOrder
+from debias.data.order import DataOrder, first_row_number
 from debias.data.token_bytes import ByteVocab
 from debias.data.tokenizer_fit import check_tokenizer_fits
 from debias.rewrite.engine import (
@@ -129,6 +129,7 @@ def _verify_rows(
     """Check tail rows ``lo..hi-1`` against their source rows; the swaps and changes they hold."""
     rps, start = manifest["rows_per_step"], manifest["start_step"]
     first = manifest["source"]["first_row"]
+    number = first_row_number(manifest["source"]["path"], rps)  # of the source file's first row
     selection = RowSelection.from_record(manifest.get("selection"))
     swaps = changed_tokens = changed_rows = 0
     chunk = max(1, (1 << 22) // max(1, manifest["row_length"]))
@@ -137,7 +138,7 @@ def _verify_rows(
         old, new = src.rows(first + a, first + b), tail.rows(a, b)
         diff_rows = np.flatnonzero((old != new).any(axis=1))
         changed_rows += len(diff_rows)
-        stray = diff_rows[~selection.chosen(first + a + diff_rows)]
+        stray = diff_rows[~selection.chosen(number + first + a + diff_rows)]
         if stray.size:
             k = a + int(stray[0])
             raise TailVerificationError(

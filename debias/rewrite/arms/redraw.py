@@ -334,10 +334,12 @@ def she_shares(span: TailSpan, tail: str | os.PathLike | None = None, *, data: D
         tokens = MMapIndexedDataset(Path(tail) / TAIL).rows(0, stop - first)
         record = read_manifest(tail)
         if record is not None and record.method == "reorder":
+            from debias.data.order import first_row_number
             from debias.rewrite.arms.reorder import permutation
 
             placed = np.empty_like(tokens)
-            placed[permutation(first, stop, int(record.parameters["row_seed"]))] = tokens
+            number = first_row_number(span.source, span.rows_per_step)
+            placed[permutation(number + first, number + stop, int(record.parameters["row_seed"]))] = tokens
             tokens = placed  # row i of the span, wherever the tail put it
     if len(tokens) != len(starts):
         raise ValueError(f"{tail}: holds {len(tokens)} rows, not the {len(starts)} of steps "

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from debias.core.contracts import MANIFEST, RewriteManifest, empty_counts
-from debias.data.order import DataOrder
+from debias.data.order import DataOrder, first_row_number
 from debias.rewrite.arms.tailfile import ArmTailError, TailSpan, verify_arm_tail, write_tail
 from debias.rewrite.selection import uniforms
 
@@ -51,7 +51,8 @@ def _gather(order: DataOrder, first: int, perm: np.ndarray, lo: int, hi: int) ->
 def rewrite_reorder(span: TailSpan, *, seed: int, progress: bool = True) -> dict[str, Any]:
     """Write the rows of ``span`` in the order ``permutation(..., seed)``; returns the manifest."""
     order, first, stop = span.rows()
-    perm = permutation(first, stop, seed)
+    number = first_row_number(span.source, span.rows_per_step)  # rows are numbered in the whole order
+    perm = permutation(number + first, number + stop, seed)
     identity = {**span.steps(), "direction": "both", "method": "reorder", "parameters": {"row_seed": int(seed)},
                 "algorithm": ALGORITHM}
     fields = {"counts": empty_counts(()), "noncanonical": None,
@@ -66,7 +67,8 @@ def verify_reorder(source: str | os.PathLike, output: str | os.PathLike, *, prog
     """Prove the tail holds its source rows, each exactly once, in the recorded order."""
     manifest = RewriteManifest.read(Path(output) / MANIFEST).to_dict()
     first, rows = manifest["source"]["first_row"], manifest["source"]["rows"]
-    perm = permutation(first, first + rows, int(manifest["parameters"]["row_seed"]))
+    number = first_row_number(manifest["source"]["path"], manifest["rows_per_step"])
+    perm = permutation(number + first, number + first + rows, int(manifest["parameters"]["row_seed"]))
     if permutation_sha256(perm) != manifest["permutation"]["sha256"]:
         raise ArmTailError(f"{Path(output) / MANIFEST}: its row_seed does not give the permutation it records; "
                            "rewrite the tail again")
