@@ -54,3 +54,19 @@ def test_each_seed_resumes_its_own_state_on_its_own_order(tmp_path: Path) -> Non
         saved = load_file(run_dir / "checkpoints/step45/model.safetensors")
         assert torch.equal(saved["gpt_neox.embed_in.weight"], masters[seed]["gpt_neox.embed_in.weight"])
     assert not np.array_equal(rows[1][START * 4:(START + 1) * 4], rows[2][START * 4:(START + 1) * 4])
+
+
+def test_seeds_resuming_one_source_are_refused(tmp_path: Path) -> None:
+    """Two seeds on one model or one optimizer state would be one run counted twice."""
+    import pytest
+
+    from debias.core.config_errors import ConfigError
+    from debias.study.run import plan_study, to_study_config
+
+    base = ["+experiment=polypythia-160m-tail21", f"runs_root={tmp_path}", "study.seeds=[0,4]",
+            "study.arms=[tail21]", "data.indexed_path=/pile/tokens", "data.index_maps_root=/pile/seeds"]
+    for extra, what in ((["source.hub=EleutherAI/pythia-160m"], "model EleutherAI/pythia-160m"),
+                        (["source.neox=/ckpt/step113000"], "GPT-NeoX checkpoint /ckpt/step113000")):
+        overrides = [*base, *extra]
+        with pytest.raises(ConfigError, match=f"seeds 0 and 4 both resume from the {what}: each seed needs its own"):
+            plan_study(to_study_config(compose_study(overrides)), overrides)

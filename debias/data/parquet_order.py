@@ -24,7 +24,15 @@ from datatrove.pipeline.base import PipelineStep
 from debias.core.contracts import StepRangeRecord
 from debias.core.processes import children_die_with_me, dead_workers_fail
 from debias.data.fetch import sha256_file
-from debias.data.step_range import PARTS, Part, StepRangeError, assemble, building, finished, write_part
+from debias.data.step_range import (
+    PARTS,
+    Part,
+    StepRangeError,
+    assemble,
+    building,
+    finished,
+    write_part,
+)
 
 log = logging.getLogger(__name__)
 

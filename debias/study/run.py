@@ -109,7 +109,33 @@ def plan_study(cfg: StudyAppConfig, overrides: Sequence[str]) -> dict[tuple[int,
             except Exception as exc:  # Hydra's composition errors name the bad override
                 problems.add(f"seed {seed}, intervention={arm}: {exc}")
     problems.raise_if_any()
+    for p in shared_sources(runs):
+        problems.add(p)
+    problems.raise_if_any()
     return runs
+
+
+def shared_sources(runs: dict[tuple[int, str], TrainConfig]) -> list[str]:
+    """Seeds of a study of released models that would resume the same model, optimizer state or data
+    order: their runs would be copies, and the seed statistics would count one run several times."""
+    out = []
+    for what, key in (("model", lambda r: (r.source.hub, r.source.revision) if r.source.hub else None),
+                      ("GPT-NeoX checkpoint", lambda r: r.source.neox_location() if r.source.optimizer == "neox"
+                       else None),
+                      ("data order", lambda r: r.data.index_maps_dir(r.seed) if r.data.source == "index_maps"
+                       else None)):
+        seen: dict[Any, int] = {}
+        for (seed, _), run in sorted(runs.items()):
+            value = key(run)
+            if value is None:
+                continue
+            first = seen.setdefault(value, seed)
+            if first != seed:
+                out.append(f"seeds {first} and {seed} both resume from the {what} {value[0] if isinstance(value, tuple) else value}: "
+                           "each seed needs its own (e.g. ${seed_repo:EleutherAI/pythia-160m,${seed}}, or a path "
+                           "with ${seed} in it)")
+                break
+    return out
 
 
 def run_study(cfg: DictConfig | StudyAppConfig, overrides: Sequence[str], *,
